@@ -1,0 +1,39 @@
+# Two commands: `make run` (index corpus/ and open the web chat), `make test` (the test suite).
+# Both set up everything first: a virtual environment in .venv, torch 2.13.0 (CPU) installed
+# before anything can pull a CUDA build, the package, and for tests Debian's chromium.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: setup run test lint bench browser-deps clean-index
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+run: setup
+	$(VENV)/bin/qa serve
+
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+# pytest exits 5 when it collects no test: that is reported, not hidden as a pass of nothing.
+test: setup browser-deps
+	$(VENV)/bin/ruff check qa tests app.py
+	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; fi; exit $$rc
+
+lint: setup
+	$(VENV)/bin/ruff check qa tests app.py
+
+bench: setup
+	$(VENV)/bin/qa bench evals/seed_qa_dev.jsonl
+
+clean-index:
+	rm -rf index/current index/gen-* index/.gen-*

@@ -1,0 +1,117 @@
+"""The assistant: question → retrieval → grounded answer, with timings.
+
+`Assistant.load()` loads (or builds) the index and the model once; the web app and
+the benchmark keep one and call `.answer()`. `qa.answer()` is the one-line form
+over a cached default assistant. Display belongs to the CLI and the app.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import unicodedata
+
+from . import index as qaindex
+from .answerers import Answerer, ExtractiveAnswerer
+from .config import Settings
+from .embeddings import Embedder, load_embedder
+from .errors import EmptyQuestion
+from .retrieval import search
+from .schema import Answer, Hit, Passage
+
+_SPACES = re.compile(r"\s+")
+
+
+def clean_question(question: str, max_chars: int) -> str:
+    """Printable, single-spaced, bounded text; `EmptyQuestion` when nothing is left.
+
+    Control and format characters (NUL, bidi overrides, zero-width joiners) carry no
+    meaning for retrieval; emoji and right-to-left letters are kept.
+    """
+    if not isinstance(question, str):
+        raise EmptyQuestion(f"La question doit être du texte, pas {type(question).__name__}.")
+    kept = "".join(ch if unicodedata.category(ch)[0] != "C" else " "
+                   for ch in unicodedata.normalize("NFC", question))
+    cleaned = _SPACES.sub(" ", kept).strip()
+    if not cleaned:
+        raise EmptyQuestion("La question est vide : écrivez une question, par exemple "
+                            "« Quelle est la peine prévue ? »")
+    return cleaned[:max_chars]
+
+
+class Assistant:
+    """Holds the index, the embedder and the answerer: the state every answer reads."""
+
+    def __init__(self, settings: Settings, embedder: Embedder, index: qaindex.Index,
+                 answerer: Answerer | None = None):
+        self.settings = settings
+        self.embedder = embedder
+        self.index = index
+        self.answerer = answerer or ExtractiveAnswerer(index, settings.answer_threshold,
+                                                      settings.max_citations)
+
+    @classmethod
+    def load(cls, settings: Settings | None = None, progress: bool = False) -> Assistant:
+        """Load the model, then the saved index, rebuilding it if the corpus changed."""
+        settings = settings or Settings.from_env()
+        embedder = load_embedder(settings)
+        return cls(settings, embedder, qaindex.load_or_build(settings, embedder, progress))
+
+    def search(self, question: str, k: int | None = None, retriever: str | None = None) -> list[Hit]:
+        """Retrieval only: the top passages with their scores."""
+        question = clean_question(question, self.settings.max_question_chars)
+        hits, _ = self._search(question, k, retriever)
+        return hits
+
+    def _search(self, question: str, k: int | None, retriever: str | None):
+        retriever = retriever or self.settings.retriever
+        vector = None if retriever == "bm25" else self.embedder.encode([question], "query")[0]
+        hits = search(self.index, question, vector, k=k or self.settings.top_k, retriever=retriever,
+                      candidates=self.settings.candidates, rrf_k=self.settings.rrf_k)
+        return hits, vector
+
+    def answer(self, question: str, k: int | None = None, retriever: str | None = None) -> Answer:
+        """Answer `question` from the indexed articles, citing sentence by sentence."""
+        started = time.perf_counter()
+        question = clean_question(question, self.settings.max_question_chars)
+        hits, vector = self._search(question, k, retriever)
+        if vector is None:  # a BM25-only run still needs the vector to pick sentences
+            vector = self.embedder.encode([question], "query")[0]
+        retrieved = time.perf_counter()
+        draft = self.answerer.answer(question, hits, vector)
+        done = time.perf_counter()
+        return Answer(
+            question=question, text=draft.text, answered=draft.answered,
+            citations=draft.citations, passages=tuple(Passage.from_hit(h) for h in hits),
+            confidence=round(draft.confidence, 4),
+            timings={"retrieve_ms": (retrieved - started) * 1000,
+                     "answer_ms": (done - retrieved) * 1000, "total_ms": (done - started) * 1000},
+        )
+
+
+_default: Assistant | None = None
+_default_lock = threading.Lock()
+
+
+def default_assistant() -> Assistant:
+    """The process-wide assistant for `Settings.from_env()`, loaded on first use."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Assistant.load()
+        return _default
+
+
+def answer(question: str, **options) -> Answer:
+    """Answer a French question from the articles of the configured corpus.
+
+    >>> from qa import answer
+    >>> a = answer("Quelle est la peine prévue ?")
+    >>> a.answered, a.citations[0].title                      # doctest: +SKIP
+    (True, 'La justice enquête sur les deepfakes sexuels générés par Grok sur X')
+
+    Options: `k` (passages to retrieve) and `retriever` ("hybrid", "dense", "bm25").
+    Raises `ValueError` (`qa.EmptyQuestion`) for an empty question.
+    """
+    return default_assistant().answer(question, **options)

@@ -1,0 +1,82 @@
+"""Dense, BM25 and hybrid search over a loaded `Index`, returning `Hit`s.
+
+Hybrid fuses the two rankings by reciprocal rank fusion (RRF): a chunk scores
+sum(1 / (rrf_k + rank)) over the retrievers that found it. RRF needs no score
+calibration between cosine and BM25, which live on unrelated scales.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import text as frtext
+from .index import Index
+from .schema import Hit
+
+RETRIEVERS = ("dense", "bm25", "hybrid")
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """One retriever's ranking: chunk positions and scores, best first."""
+
+    ids: list[int]
+    scores: list[float]
+
+
+def dense_search(index: Index, query_vector: np.ndarray, k: int) -> Ranked:
+    k = min(k, index.n_chunks)
+    if k <= 0:
+        return Ranked([], [])
+    scores, ids = index.dense.search(query_vector.reshape(1, -1).astype(np.float32), k)
+    pairs = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+    return Ranked([i for i, _ in pairs], [s for _, s in pairs])
+
+
+def bm25_search(index: Index, query: str, k: int) -> Ranked:
+    tokens = frtext.bm25_tokens(query)
+    k = min(k, index.n_chunks)
+    if not tokens or k <= 0:
+        return Ranked([], [])
+    ids, scores = index.bm25.retrieve([tokens], k=k, show_progress=False, n_threads=1)
+    pairs = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if s > 0]
+    return Ranked([i for i, _ in pairs], [s for _, s in pairs])
+
+
+def fuse(rankings: list[Ranked], rrf_k: int) -> list[tuple[int, float]]:
+    """Reciprocal rank fusion of several rankings, best first (ties: first ranking wins)."""
+    fused: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, chunk in enumerate(ranking.ids, start=1):
+            fused[chunk] = fused.get(chunk, 0.0) + 1.0 / (rrf_k + rank)
+    return sorted(fused.items(), key=lambda item: -item[1])
+
+
+def search(
+    index: Index, query: str, query_vector: np.ndarray | None, *, k: int,
+    retriever: str = "hybrid", candidates: int = 50, rrf_k: int = 60,
+) -> list[Hit]:
+    """Top-`k` hits for `query`. `query_vector` is required unless retriever is bm25."""
+    if retriever not in RETRIEVERS:
+        raise ValueError(f"unknown retriever {retriever!r}; choose one of {', '.join(RETRIEVERS)}")
+    pool = max(k, candidates)
+    dense = dense_search(index, query_vector, pool) if retriever != "bm25" else Ranked([], [])
+    bm25 = bm25_search(index, query, pool) if retriever != "dense" else Ranked([], [])
+    if retriever == "dense":
+        order = list(zip(dense.ids, dense.scores))
+    elif retriever == "bm25":
+        order = list(zip(bm25.ids, bm25.scores))
+    else:
+        order = fuse([dense, bm25], rrf_k)
+    dense_at = {c: (r, s) for r, (c, s) in enumerate(zip(dense.ids, dense.scores), start=1)}
+    bm25_at = {c: (r, s) for r, (c, s) in enumerate(zip(bm25.ids, bm25.scores), start=1)}
+    hits = []
+    for chunk_pos, score in order[:k]:
+        chunk = index.chunks[chunk_pos]
+        d_rank, d_score = dense_at.get(chunk_pos, (None, None))
+        b_rank, b_score = bm25_at.get(chunk_pos, (None, None))
+        hits.append(Hit(chunk, index.articles[chunk.article_id], score, d_score, b_score,
+                        d_rank, b_rank))
+    return hits
