@@ -21,35 +21,52 @@ from .retrieval import search
 from .schema import Answer, Hit, Passage
 
 _SPACES = re.compile(r"\s+")
+_DROPPED = {"So", "Sk"}  # emoji and modifier symbols
 
 
 def clean_question(question: str, max_chars: int) -> str:
     """Printable, single-spaced, bounded text; `EmptyQuestion` when nothing is left.
 
-    Control and format characters (NUL, bidi overrides, zero-width joiners) carry no
-    meaning for retrieval; emoji and right-to-left letters are kept.
+    Control and format characters (NUL, bidi overrides, zero-width joiners) and
+    pictographic symbols (emoji) carry no meaning for retrieval over news text and
+    only blur the question's embedding, so they become spaces; letters of any
+    script, digits, punctuation and currency signs are kept.
     """
     if not isinstance(question, str):
         raise EmptyQuestion(f"La question doit être du texte, pas {type(question).__name__}.")
-    kept = "".join(ch if unicodedata.category(ch)[0] != "C" else " "
-                   for ch in unicodedata.normalize("NFC", question))
+    kept = "".join(
+        " "
+        if unicodedata.category(ch)[0] == "C"
+        or unicodedata.category(ch) in _DROPPED
+        or "\ufe00" <= ch <= "\ufe0f"  # emoji presentation selectors
+        else ch
+        for ch in unicodedata.normalize("NFC", question)
+    )
     cleaned = _SPACES.sub(" ", kept).strip()
     if not cleaned:
-        raise EmptyQuestion("La question est vide : écrivez une question, par exemple "
-                            "« Quelle est la peine prévue ? »")
+        raise EmptyQuestion(
+            "La question est vide : écrivez une question, par exemple "
+            "« Quelle est la peine prévue ? »"
+        )
     return cleaned[:max_chars]
 
 
 class Assistant:
     """Holds the index, the embedder and the answerer: the state every answer reads."""
 
-    def __init__(self, settings: Settings, embedder: Embedder, index: qaindex.Index,
-                 answerer: Answerer | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: Embedder,
+        index: qaindex.Index,
+        answerer: Answerer | None = None,
+    ):
         self.settings = settings
         self.embedder = embedder
         self.index = index
-        self.answerer = answerer or ExtractiveAnswerer(index, settings.answer_threshold,
-                                                      settings.max_citations)
+        self.answerer = answerer or ExtractiveAnswerer(
+            index, settings.answer_threshold, settings.max_citations
+        )
 
     @classmethod
     def load(cls, settings: Settings | None = None, progress: bool = False) -> Assistant:
@@ -58,7 +75,9 @@ class Assistant:
         embedder = load_embedder(settings)
         return cls(settings, embedder, qaindex.load_or_build(settings, embedder, progress))
 
-    def search(self, question: str, k: int | None = None, retriever: str | None = None) -> list[Hit]:
+    def search(
+        self, question: str, k: int | None = None, retriever: str | None = None
+    ) -> list[Hit]:
         """Retrieval only: the top passages with their scores."""
         question = clean_question(question, self.settings.max_question_chars)
         hits, _ = self._search(question, k, retriever)
@@ -67,8 +86,15 @@ class Assistant:
     def _search(self, question: str, k: int | None, retriever: str | None):
         retriever = retriever or self.settings.retriever
         vector = None if retriever == "bm25" else self.embedder.encode([question], "query")[0]
-        hits = search(self.index, question, vector, k=k or self.settings.top_k, retriever=retriever,
-                      candidates=self.settings.candidates, rrf_k=self.settings.rrf_k)
+        hits = search(
+            self.index,
+            question,
+            vector,
+            k=k or self.settings.top_k,
+            retriever=retriever,
+            candidates=self.settings.candidates,
+            rrf_k=self.settings.rrf_k,
+        )
         return hits, vector
 
     def answer(self, question: str, k: int | None = None, retriever: str | None = None) -> Answer:
@@ -82,11 +108,17 @@ class Assistant:
         draft = self.answerer.answer(question, hits, vector)
         done = time.perf_counter()
         return Answer(
-            question=question, text=draft.text, answered=draft.answered,
-            citations=draft.citations, passages=tuple(Passage.from_hit(h) for h in hits),
+            question=question,
+            text=draft.text,
+            answered=draft.answered,
+            citations=draft.citations,
+            passages=tuple(Passage.from_hit(h) for h in hits),
             confidence=round(draft.confidence, 4),
-            timings={"retrieve_ms": (retrieved - started) * 1000,
-                     "answer_ms": (done - retrieved) * 1000, "total_ms": (done - started) * 1000},
+            timings={
+                "retrieve_ms": (retrieved - started) * 1000,
+                "answer_ms": (done - retrieved) * 1000,
+                "total_ms": (done - started) * 1000,
+            },
         )
 
 

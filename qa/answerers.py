@@ -35,12 +35,18 @@ _SECOND_SENTENCE_MARGIN = 0.025
 # How far below the best sentence one that holds the asked-for type (a cause, a
 # number) may score and still complete the answer.
 _ANSWER_TYPE_MARGIN = 0.15
-_ASKS_NUMBER = re.compile(r"\b(combien|quand|quel(le)?s? (date|délai|année|jour|montant|âge|"
-                          r"somme|nombre|prix|peine|durée)|en quelle année|depuis quand)\b", re.I)
+_ASKS_NUMBER = re.compile(
+    r"\b(combien|quand|quel(le)?s? (date|délai|année|jour|montant|âge|"
+    r"somme|nombre|prix|peine|durée)|en quelle année|depuis quand)\b",
+    re.I,
+)
 _HAS_NUMBER = re.compile(r"\d")
 _ASKS_CAUSE = re.compile(r"\b(pourquoi|pour quelle raison|qu'est-ce qui explique)\b", re.I)
-_STATES_CAUSE = re.compile(r"(fait suite|suite à|à la suite|parce qu|\bcar\b|en raison|à cause|"
-                           r"après que|après avoir|afin de|pour que|grâce à|en réaction)", re.I)
+_STATES_CAUSE = re.compile(
+    r"(fait suite|suite à|à la suite|parce qu|\bcar\b|en raison|à cause|"
+    r"après que|après avoir|afin de|pour que|grâce à|en réaction)",
+    re.I,
+)
 
 
 @dataclass(frozen=True)
@@ -57,27 +63,37 @@ class Answerer(Protocol):
     @staticmethod
     def cues(question: str) -> list[re.Pattern]:
         """Patterns of the answer type the question asks for (a number, a cause)."""
-        asked = [(_HAS_NUMBER, _ASKS_NUMBER.search(question)),
-                 (_STATES_CAUSE, _ASKS_CAUSE.search(question))]
+        asked = [
+            (_HAS_NUMBER, _ASKS_NUMBER.search(question)),
+            (_STATES_CAUSE, _ASKS_CAUSE.search(question)),
+        ]
         return [pattern for pattern, found in asked if found]
 
     def choose(self, question: str, ranked: list[ScoredSentence]) -> list[ScoredSentence]:
         """The best sentence, plus a close runner-up, or the best one holding the
         answer type the best lacks (the sentence after « Pourquoi … ? »'s restatement)."""
         best = ranked[0]
-        chosen = [best] + [s for s in ranked[1:self.max_citations]
-                           if s.score >= best.score - _SECOND_SENTENCE_MARGIN]
+        chosen = [best] + [
+            s
+            for s in ranked[1 : self.max_citations]
+            if s.score >= best.score - _SECOND_SENTENCE_MARGIN
+        ]
         for pattern in self.cues(question):
             if any(pattern.search(self.index.sentence_text(s.position)) for s in chosen):
                 continue
-            typed = [s for s in ranked[1:] if s.score >= best.score - _ANSWER_TYPE_MARGIN
-                     and pattern.search(self.index.sentence_text(s.position))]
+            typed = [
+                s
+                for s in ranked[1:]
+                if s.score >= best.score - _ANSWER_TYPE_MARGIN
+                and pattern.search(self.index.sentence_text(s.position))
+            ]
             if typed:
                 chosen = [best, typed[0]]
         return chosen[: max(self.max_citations, 1)]
 
-    def answer(self, question: str, hits: Sequence[Hit], query_vector: np.ndarray | None) -> Draft:
-        ...
+    def answer(
+        self, question: str, hits: Sequence[Hit], query_vector: np.ndarray | None
+    ) -> Draft: ...
 
 
 @dataclass(frozen=True)
@@ -95,8 +111,10 @@ class ExtractiveAnswerer:
         self.index = index
         self.threshold = threshold
         self.max_citations = max_citations
-        self._stems = [set(frtext.bm25_tokens(index.sentence_text(i)))
-                       for i in range(len(index.sentence_spans))]
+        self._stems = [
+            set(frtext.bm25_tokens(index.sentence_text(i)))
+            for i in range(len(index.sentence_spans))
+        ]
         df = Counter(term for stems in self._stems for term in stems)
         n = max(len(self._stems), 1)
         # A question word the corpus never uses weighs most: it signals a topic the
@@ -112,8 +130,9 @@ class ExtractiveAnswerer:
         found = sum(w for t, w in weights.items() if t in self._stems[position])
         return found / sum(weights.values())
 
-    def rank_sentences(self, question: str, hits: Sequence[Hit],
-                       query_vector: np.ndarray) -> list[ScoredSentence]:
+    def rank_sentences(
+        self, question: str, hits: Sequence[Hit], query_vector: np.ndarray
+    ) -> list[ScoredSentence]:
         first_rank: dict[int, int] = {}
         for rank, hit in enumerate(hits):
             for position in self.index.sentences_in(hit.chunk):
@@ -127,7 +146,7 @@ class ExtractiveAnswerer:
         # answer to a question that asks for one than a sentence restating the question.
         cues = self.cues(question)
         scored = []
-        for position, d in zip(positions, dense.tolist()):
+        for position, d in zip(positions, dense.tolist(), strict=True):
             cov = self.coverage(q_stems, position)
             score = d + _LEXICAL_WEIGHT * cov + _RANK_WEIGHT / (1 + first_rank[position])
             sentence = self.index.sentence_text(position)
@@ -138,21 +157,30 @@ class ExtractiveAnswerer:
     @staticmethod
     def cues(question: str) -> list[re.Pattern]:
         """Patterns of the answer type the question asks for (a number, a cause)."""
-        asked = [(_HAS_NUMBER, _ASKS_NUMBER.search(question)),
-                 (_STATES_CAUSE, _ASKS_CAUSE.search(question))]
+        asked = [
+            (_HAS_NUMBER, _ASKS_NUMBER.search(question)),
+            (_STATES_CAUSE, _ASKS_CAUSE.search(question)),
+        ]
         return [pattern for pattern, found in asked if found]
 
     def choose(self, question: str, ranked: list[ScoredSentence]) -> list[ScoredSentence]:
         """The best sentence, plus a close runner-up, or the best one holding the
         answer type the best lacks (the sentence after « Pourquoi … ? »'s restatement)."""
         best = ranked[0]
-        chosen = [best] + [s for s in ranked[1:self.max_citations]
-                           if s.score >= best.score - _SECOND_SENTENCE_MARGIN]
+        chosen = [best] + [
+            s
+            for s in ranked[1 : self.max_citations]
+            if s.score >= best.score - _SECOND_SENTENCE_MARGIN
+        ]
         for pattern in self.cues(question):
             if any(pattern.search(self.index.sentence_text(s.position)) for s in chosen):
                 continue
-            typed = [s for s in ranked[1:] if s.score >= best.score - _ANSWER_TYPE_MARGIN
-                     and pattern.search(self.index.sentence_text(s.position))]
+            typed = [
+                s
+                for s in ranked[1:]
+                if s.score >= best.score - _ANSWER_TYPE_MARGIN
+                and pattern.search(self.index.sentence_text(s.position))
+            ]
             if typed:
                 chosen = [best, typed[0]]
         return chosen[: max(self.max_citations, 1)]
@@ -171,8 +199,12 @@ class ExtractiveAnswerer:
             return Draft(NOT_FOUND, False, (), confidence)
         chosen = self.choose(question, ranked)
         # Quotes read in article order, as a reader would meet them.
-        chosen.sort(key=lambda s: (self.index.sentence_spans[s.position][0],
-                                   self.index.sentence_spans[s.position][1]))
+        chosen.sort(
+            key=lambda s: (
+                self.index.sentence_spans[s.position][0],
+                self.index.sentence_spans[s.position][1],
+            )
+        )
         citations = tuple(self._citation(n, s.position) for n, s in enumerate(chosen, start=1))
         text = " ".join(f"{c.quote} [{c.n}]" for c in citations)
         return Draft(text, True, citations, confidence)
@@ -180,5 +212,13 @@ class ExtractiveAnswerer:
     def _citation(self, n: int, position: int) -> Citation:
         article_id, start, end = self.index.sentence_spans[position]
         article = self.index.articles[article_id]
-        return Citation(n=n, article_id=article_id, title=article.title, source=article.source,
-                        date=article.date, start=start, end=end, quote=article.text[start:end])
+        return Citation(
+            n=n,
+            article_id=article_id,
+            title=article.title,
+            source=article.source,
+            date=article.date,
+            start=start,
+            end=end,
+            quote=article.text[start:end],
+        )

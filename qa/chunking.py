@@ -32,7 +32,9 @@ def make_splitter(length_function: Callable[[str], int], chunk_tokens: int, over
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
     if overlap >= chunk_tokens:
-        raise ValueError(f"chunk overlap ({overlap}) must be smaller than chunk size ({chunk_tokens})")
+        raise ValueError(
+            f"chunk overlap ({overlap}) must be smaller than chunk size ({chunk_tokens})"
+        )
     return RecursiveCharacterTextSplitter(
         separators=_SEPARATORS,
         is_separator_regex=True,
@@ -65,8 +67,10 @@ def chunk_article(article: Article, splitter) -> list[Chunk]:
 
 
 def chunk_articles(
-    articles: Iterable[Article], length_function: Callable[[str], int],
-    chunk_tokens: int, overlap: int,
+    articles: Iterable[Article],
+    length_function: Callable[[str], int],
+    chunk_tokens: int,
+    overlap: int,
 ) -> list[Chunk]:
     splitter = make_splitter(length_function, chunk_tokens, overlap)
     return [chunk for article in articles for chunk in chunk_article(article, splitter)]

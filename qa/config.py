@@ -71,7 +71,9 @@ class Settings:
             try:
                 values[f.name] = Path(raw) if issubclass(kind, Path) else kind(raw)
             except ValueError as exc:
-                raise ValueError(f"QA_{f.name.upper()}={raw!r} is not a valid {kind.__name__}") from exc
+                raise ValueError(
+                    f"QA_{f.name.upper()}={raw!r} is not a valid {kind.__name__}"
+                ) from exc
         values.update({k: v for k, v in overrides.items() if v is not None})
         return replace(cls(), **values)
 

@@ -29,11 +29,15 @@ __all__ = [
     "CorpusFileError",
     "CorpusLoad",
     "CorpusProblem",
+    "Located",
     "Reader",
     "SourceFile",
     "decode_text",
     "load_corpus",
     "read_articles",
+    "read_jsonl",
+    "read_markdown",
+    "read_text",
     "slugify",
 ]
 

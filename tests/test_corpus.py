@@ -10,14 +10,13 @@ import pytest
 
 from qa.corpus import (
     READERS,
-    CorpusError,
     CorpusFileError,
     CorpusProblem,
     load_corpus,
     read_articles,
     slugify,
 )
-from qa.errors import QAError
+from qa.errors import CorpusError, QAError
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"

@@ -1,0 +1,149 @@
+"""The index persists as plain files, is reused when nothing changed, rebuilt when
+something did, and survives a build killed at any moment."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from qa import Assistant, IndexNotBuilt
+from qa.index import load, load_or_build, read_manifest
+
+from .conftest import ROOT
+
+
+def _generation(settings) -> str:
+    return os.readlink(Path(settings.index_dir) / "current")
+
+
+def test_saved_index_is_plain_files(assistant):
+    folder = assistant.index.path
+    names = {p.name for p in folder.iterdir()}
+    assert {"manifest.json", "articles.jsonl", "chunks.jsonl", "sentences.jsonl",
+            "sentences.npy", "dense.faiss", "bm25"} <= names
+    assert not list(folder.rglob("*.pkl")) and not list(folder.rglob("*.pickle"))
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["format"] == "qa-index/1"
+    assert manifest["embedding"]["fingerprint"].startswith("sha256:")
+    assert manifest["counts"]["articles"] == 3
+    assert manifest["counts"]["chunks"] == assistant.index.dense.ntotal
+    assert set(manifest["corpus_files"]) >= {"grok-deepfakes-enquete.md"}
+
+
+def test_loaded_index_equals_built_one(assistant):
+    loaded = load(assistant.settings.index_dir)
+    assert loaded.chunks == assistant.index.chunks
+    assert loaded.articles == assistant.index.articles
+    assert loaded.sentence_spans == assistant.index.sentence_spans
+
+
+def test_reused_when_unchanged_rebuilt_when_corpus_changes(fresh_settings, embedder):
+    first = load_or_build(fresh_settings, embedder)
+    generation = _generation(fresh_settings)
+    load_or_build(fresh_settings, embedder)
+    assert _generation(fresh_settings) == generation  # reused, not rebuilt
+
+    new = Path(fresh_settings.corpus_dir) / "nouvel-article.txt"
+    new.write_text("Le festival de Cannes\n\nLa Palme d'or a été attribuée à un film "
+                   "tourné en Bretagne, selon le jury réuni samedi soir.", encoding="utf-8")
+    second = load_or_build(fresh_settings, embedder)
+    assert _generation(fresh_settings) != generation
+    assert len(second.articles) == len(first.articles) + 1
+    assert len(list(Path(fresh_settings.index_dir).glob("gen-*"))) == 1  # old one removed
+
+
+def test_rebuilt_when_chunk_settings_change(fresh_settings, embedder):
+    load_or_build(fresh_settings, embedder)
+    generation = _generation(fresh_settings)
+    smaller = replace(fresh_settings, chunk_tokens=64, chunk_overlap=8)
+    index = load_or_build(smaller, embedder)
+    assert _generation(fresh_settings) != generation
+    assert index.manifest["chunker"]["chunk_tokens"] == 64
+
+
+def test_broken_files_are_reported_and_skipped(fresh_settings, embedder, caplog):
+    corpus = Path(fresh_settings.corpus_dir)
+    (corpus / "vide.txt").write_text("")
+    (corpus / "latin1.txt").write_bytes("Un été à Noël".encode("latin-1"))
+    (corpus / "binaire.md").write_bytes(b"\x00\x01\x02binary")
+    (corpus / "lignes.jsonl").write_text(
+        '{"id": "ok-1", "title": "Bon", "text": "Un article valide sur la presse."}\n{oops\n',
+        encoding="utf-8")
+    with caplog.at_level("WARNING"):
+        index = load_or_build(fresh_settings, embedder)
+    assert "ok-1" in index.articles
+    assert len(index.articles) == 4
+    logged = caplog.text
+    for name in ("vide.txt", "latin1.txt", "binaire.md", "lignes.jsonl:2"):
+        assert name in logged
+
+
+def test_missing_index_is_a_clear_error(tmp_path):
+    with pytest.raises(IndexNotBuilt, match="qa index"):
+        load(tmp_path / "nothing")
+
+
+_BUILD_SCRIPT = """
+import sys
+from qa import Assistant, Settings
+from pathlib import Path
+Assistant.load(Settings(corpus_dir=Path(sys.argv[1]), index_dir=Path(sys.argv[2]),
+                        cache_dir=Path(sys.argv[3])))
+"""
+
+
+def _start_build(settings) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", _BUILD_SCRIPT, str(settings.corpus_dir),
+         str(settings.index_dir), str(settings.cache_dir)],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+
+
+def _kill_when(process: subprocess.Popen, condition, timeout: float = 120) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        if condition():
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+            return True
+        time.sleep(0.005)
+    process.wait()
+    return False
+
+
+@pytest.mark.parametrize("moment", ["while embedding", "while writing files"])
+def test_killed_build_leaves_previous_index_usable(fresh_settings, embedder, moment):
+    before = load_or_build(fresh_settings, embedder)
+    generation = _generation(fresh_settings)
+    extra = Path(fresh_settings.corpus_dir) / "ajout.txt"
+    extra.write_text("Un ajout\n\n" + "Une phrase nouvelle sur la presse régionale. " * 200,
+                     encoding="utf-8")
+    index_dir = Path(fresh_settings.index_dir)
+    if moment == "while writing files":
+        condition = lambda: any(index_dir.glob(".gen-*.tmp"))  # noqa: E731
+    else:
+        started = time.monotonic()
+        condition = lambda: time.monotonic() - started > 6  # noqa: E731
+    killed = _kill_when(_start_build(fresh_settings), condition)
+    if not killed:
+        pytest.skip(f"the build finished before it could be killed {moment}")
+    # The previous generation is still the published one, complete and loadable.
+    assert _generation(fresh_settings) == generation
+    after = load(index_dir)
+    assert after.chunks == before.chunks
+    assistant = Assistant(fresh_settings, embedder, after)
+    assert assistant.answer("Quelle est la peine prévue ?").answered
+    # The next run finishes the job and cleans the leftovers.
+    rebuilt = load_or_build(fresh_settings, embedder)
+    assert "ajout" in rebuilt.articles
+    assert not list(index_dir.glob(".gen-*"))
+    assert read_manifest(index_dir)["counts"]["articles"] == 4
