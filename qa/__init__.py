@@ -8,7 +8,7 @@
 `Settings` holds every option (environment variables `QA_*`).
 """
 
-from .answer import Assistant, answer
+from .answer import Assistant, answer, clean_question
 from .config import Settings
 from .errors import (
     CorpusError,
@@ -41,4 +41,5 @@ __all__ = [
     "Settings",
     "__version__",
     "answer",
+    "clean_question",
 ]

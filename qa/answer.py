@@ -14,7 +14,7 @@ import unicodedata
 
 from . import index as qaindex
 from .answerers import Answerer, ExtractiveAnswerer
-from .config import Settings
+from .config import DEFAULT_MAX_QUESTION_CHARS, Settings
 from .embeddings import Embedder, load_embedder
 from .errors import EmptyQuestion
 from .retrieval import search
@@ -24,7 +24,7 @@ _SPACES = re.compile(r"\s+")
 _DROPPED = {"So", "Sk"}  # emoji and modifier symbols
 
 
-def clean_question(question: str, max_chars: int) -> str:
+def clean_question(question: str, max_chars: int = DEFAULT_MAX_QUESTION_CHARS) -> str:
     """Printable, single-spaced, bounded text; `EmptyQuestion` when nothing is left.
 
     Control and format characters (NUL, bidi overrides, zero-width joiners) and

@@ -103,6 +103,7 @@ def _print_answer(result: qa.Answer) -> None:
 @settings_options
 def ask(question: str, as_json: bool, k: int | None, retriever: str | None, **overrides) -> None:
     """Answer QUESTION from the indexed articles, with numbered sources."""
+    qa.clean_question(question)  # a bad question fails before the model loads
     assistant = qa.Assistant.load(make_settings(**overrides))
     result = assistant.answer(question, k=k, retriever=retriever)
     if as_json:
@@ -118,6 +119,7 @@ def ask(question: str, as_json: bool, k: int | None, retriever: str | None, **ov
 @settings_options
 def search(question: str, k: int, retriever: str | None, **overrides) -> None:
     """Show the passages retrieved for QUESTION, with their scores (no answer)."""
+    qa.clean_question(question)
     assistant = qa.Assistant.load(make_settings(**overrides))
     for rank, hit in enumerate(assistant.search(question, k=k, retriever=retriever), start=1):
         dense = "-" if hit.dense_score is None else f"{hit.dense_score:.3f}"
@@ -129,3 +131,8 @@ def search(question: str, k: int, retriever: str | None, **overrides) -> None:
 
 def main() -> None:
     cli(prog_name="qa")
+
+
+from .bench import bench_command  # noqa: E402
+
+cli.add_command(bench_command)

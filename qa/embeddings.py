@@ -46,7 +46,10 @@ class SentenceTransformerEmbedder:
         self._location = self._resolve(model_name, cache_dir)
         try:
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
 
+            # The per-tensor "Loading weights" bar is noise on every start-up.
+            hf_logging.disable_progress_bar()
             self.model = SentenceTransformer(str(self._location), device="cpu")
         except Exception as exc:  # the library raises many kinds; all mean "cannot load"
             raise ModelError(
