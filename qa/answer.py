@@ -11,8 +11,12 @@ import re
 import threading
 import time
 import unicodedata
+from pathlib import Path
+
+import numpy as np
 
 from . import index as qaindex
+from . import updates
 from .answerers import Answerer, ExtractiveAnswerer
 from .config import DEFAULT_MAX_QUESTION_CHARS, Settings
 from .embeddings import Embedder, load_embedder
@@ -52,73 +56,108 @@ def clean_question(question: str, max_chars: int = DEFAULT_MAX_QUESTION_CHARS) -
 
 
 class Assistant:
-    """Holds the index, the embedder and the answerer: the state every answer reads."""
+    """Holds the model, the index and the answerer: the state every answer reads.
 
-    def __init__(
-        self,
-        settings: Settings,
-        embedder: Embedder,
-        index: qaindex.Index,
-        answerer: Answerer | None = None,
-    ):
+    The index and its answerer are swapped together, in one assignment, after an
+    update: questions asked meanwhile are answered from the previous state.
+    """
+
+    def __init__(self, settings: Settings, embedder: Embedder, index: qaindex.Index,
+                 answerer: Answerer | None = None):
         self.settings = settings
         self.embedder = embedder
-        self.index = index
-        self.answerer = answerer or ExtractiveAnswerer(
-            index, settings.answer_threshold, settings.max_citations
-        )
+        self.last_update: qaindex.UpdateReport | None = None
+        self._state = (index, answerer or self._answerer_for(index))
+        self._update_lock = threading.Lock()
+
+    def _answerer_for(self, index: qaindex.Index) -> Answerer:
+        return ExtractiveAnswerer(index, self.settings.answer_threshold,
+                                  self.settings.max_citations)
+
+    @property
+    def index(self) -> qaindex.Index:
+        return self._state[0]
+
+    @property
+    def answerer(self) -> Answerer:
+        return self._state[1]
 
     @classmethod
-    def load(cls, settings: Settings | None = None, progress: bool = False) -> Assistant:
-        """Load the model, then the saved index, rebuilding it if the corpus changed."""
+    def load(cls, settings: Settings | None = None, progress: bool = False,
+             rebuild: bool = False) -> Assistant:
+        """Load the model, then the saved index, updating it if the corpus changed
+        (only new or changed articles are embedded; `rebuild` redoes everything)."""
         settings = settings or Settings.from_env()
         embedder = load_embedder(settings)
-        return cls(settings, embedder, qaindex.load_or_build(settings, embedder, progress))
+        index, report = qaindex.load_or_build(settings, embedder, progress, rebuild=rebuild)
+        assistant = cls(settings, embedder, index)
+        assistant.last_update = report
+        return assistant
 
-    def search(
-        self, question: str, k: int | None = None, retriever: str | None = None
-    ) -> list[Hit]:
+    def _swap(self, index: qaindex.Index) -> None:
+        self._state = (index, self._answerer_for(index))
+
+    def refresh(self, progress: bool = False) -> qaindex.UpdateReport | None:
+        """Catch up with the corpus folder (files added or edited by hand)."""
+        with self._update_lock:
+            index, report = qaindex.load_or_build(self.settings, self.embedder, progress)
+            self._swap(index)
+            self.last_update = report
+            return report
+
+    def add(self, paths: list[Path], progress: bool = False) -> updates.AddResult:
+        """Copy files or folders of articles into the corpus and index them."""
+        with self._update_lock:
+            index, result = updates.add_paths(self.settings, self.embedder, list(paths), progress)
+            self._swap(index)
+            self.last_update = result.report
+            return result
+
+    def remove(self, article_ids: list[str], progress: bool = False) -> qaindex.UpdateReport:
+        """Withdraw articles: their files go to `corpus/.trash/`, the index forgets them."""
+        with self._update_lock:
+            index, report = updates.remove_articles(self.settings, self.embedder,
+                                                    list(article_ids), progress)
+            self._swap(index)
+            self.last_update = report
+            return report
+
+    def search(self, question: str, k: int | None = None,
+               retriever: str | None = None) -> list[Hit]:
         """Retrieval only: the top passages with their scores."""
         question = clean_question(question, self.settings.max_question_chars)
-        hits, _ = self._search(question, k, retriever)
-        return hits
-
-    def _search(self, question: str, k: int | None, retriever: str | None):
         retriever = retriever or self.settings.retriever
         vector = None if retriever == "bm25" else self.embedder.encode([question], "query")[0]
-        hits = search(
-            self.index,
-            question,
-            vector,
-            k=k or self.settings.top_k,
-            retriever=retriever,
-            candidates=self.settings.candidates,
-            rrf_k=self.settings.rrf_k,
-        )
-        return hits, vector
+        return self._search(self.index, question, vector, k, retriever)
 
-    def answer(self, question: str, k: int | None = None, retriever: str | None = None) -> Answer:
-        """Answer `question` from the indexed articles, citing sentence by sentence."""
+    def _search(self, index, question, vector, k, retriever) -> list[Hit]:
+        return search(index, question, vector, k=k or self.settings.top_k,
+                      retriever=retriever or self.settings.retriever,
+                      candidates=self.settings.candidates, rrf_k=self.settings.rrf_k)
+
+    def answer(self, question: str, k: int | None = None, retriever: str | None = None,
+               query_vector: np.ndarray | None = None) -> Answer:
+        """Answer `question` from the indexed articles, citing sentence by sentence.
+
+        `query_vector`, the question's embedding, lets a batch evaluation embed its
+        questions at once; it must come from `self.embedder.encode([q], "query")`.
+        """
         started = time.perf_counter()
         question = clean_question(question, self.settings.max_question_chars)
-        hits, vector = self._search(question, k, retriever)
-        if vector is None:  # a BM25-only run still needs the vector to pick sentences
-            vector = self.embedder.encode([question], "query")[0]
+        index, answerer = self._state  # one consistent snapshot for this answer
+        if query_vector is None:
+            query_vector = self.embedder.encode([question], "query")[0]
+        hits = self._search(index, question, query_vector, k, retriever)
         retrieved = time.perf_counter()
-        draft = self.answerer.answer(question, hits, vector)
+        draft = answerer.answer(question, hits, query_vector)
         done = time.perf_counter()
         return Answer(
-            question=question,
-            text=draft.text,
-            answered=draft.answered,
-            citations=draft.citations,
-            passages=tuple(Passage.from_hit(h) for h in hits),
+            question=question, text=draft.text, answered=draft.answered,
+            citations=draft.citations, passages=tuple(Passage.from_hit(h) for h in hits),
             confidence=round(draft.confidence, 4),
-            timings={
-                "retrieve_ms": (retrieved - started) * 1000,
-                "answer_ms": (done - retrieved) * 1000,
-                "total_ms": (done - started) * 1000,
-            },
+            timings={"retrieve_ms": (retrieved - started) * 1000,
+                     "answer_ms": (done - retrieved) * 1000,
+                     "total_ms": (done - started) * 1000},
         )
 
 

@@ -728,6 +728,10 @@ def format_table(report: dict) -> str:
     return "\n".join(lines)
 
 
+def _counts_text(counts: dict) -> str:
+    return ", ".join(f"{n} {name}" for name, n in counts.items())
+
+
 def format_markdown(report: dict) -> str:
     """The report for humans: settings, then the metric table."""
     s, index = report["settings"], report["index"]
@@ -740,7 +744,7 @@ def format_markdown(report: dict) -> str:
         f"seed {s['dataset']['seed']}",
         f"- model `{s['model']}`, k={s['k']}, chunks of {s['chunk_tokens']} tokens "
         f"(overlap {s['chunk_overlap']}), answer threshold {s['answer_threshold']}",
-        f"- index: {index['counts']} built in {index['build_seconds']} s"
+        f"- index: {_counts_text(index['counts'])} built in {index['build_seconds']} s"
         f"{' (this run)' if index['built_now'] else ''}; corpus hash `{s['corpus_hash']}`",
         f"- qa {s['version']}, git {s['git_sha'] or 'unknown'}, {s['date']}, "
         f"{s['machine']['cpus']} CPUs", "",

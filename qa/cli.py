@@ -3,6 +3,7 @@
     qa index                               build or refresh index/ from corpus/
     qa ask "Quelle est la peine prévue ?"  answer with [n] markers and sources
     qa ask --json "…"                      the Answer as JSON
+    qa add FILES… / qa remove ID… / qa list keep the corpus and its index in step
 
 Every `QAError` becomes one line on stderr and exit status 1.
 """
@@ -12,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import time
 from pathlib import Path
 
 import click
@@ -69,16 +69,70 @@ def cli(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-@cli.command()
-@settings_options
-def index(**overrides) -> None:
-    """Build or refresh the index of the corpus (only when something changed)."""
-    started = time.perf_counter()
-    assistant = qa.Assistant.load(make_settings(**overrides), progress=True)
+def _print_update(report) -> None:
+    if report is None:
+        click.echo("Corpus inchangé : index réutilisé tel quel.")
+        return
+    verb = "reconstruit" if report.rebuilt else "mis à jour"
+    click.echo(f"Index {verb} en {report.seconds:.1f} s : {len(report.added)} ajouté(s), "
+               f"{len(report.updated)} modifié(s), {len(report.removed)} retiré(s), "
+               f"{report.unchanged} inchangé(s) ; {report.embedded_chunks} passage(s) encodé(s).")
+    for message in report.duplicates:
+        click.echo(f"  doublon : {message}")
+
+
+def _print_counts(assistant) -> None:
     counts = assistant.index.manifest["counts"]
     click.echo(f"Index prêt dans {assistant.settings.index_dir} : {counts['articles']} articles, "
-               f"{counts['chunks']} passages, {counts['sentences']} phrases "
-               f"({time.perf_counter() - started:.1f} s).")
+               f"{counts['chunks']} passages, {counts['sentences']} phrases.")
+
+
+@cli.command()
+@click.option("--rebuild", is_flag=True, help="Re-embed everything instead of updating.")
+@settings_options
+def index(rebuild: bool, **overrides) -> None:
+    """Build or refresh the index of the corpus: only new or changed articles are embedded."""
+    assistant = qa.Assistant.load(make_settings(**overrides), progress=True, rebuild=rebuild)
+    _print_update(assistant.last_update)
+    _print_counts(assistant)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@settings_options
+def add(paths: tuple[Path, ...], **overrides) -> None:
+    """Add article files or folders (.md, .txt, .jsonl, .html, .pdf) to the corpus and index."""
+    assistant = qa.Assistant.load(make_settings(**overrides), progress=True)
+    result = assistant.add(list(paths), progress=True)
+    for path in result.copied:
+        click.echo(f"ajouté : {path}")
+    for message in result.skipped:
+        click.echo(f"ignoré : {message}")
+    _print_update(result.report)
+    _print_counts(assistant)
+
+
+@cli.command()
+@click.argument("article_ids", nargs=-1, required=True)
+@settings_options
+def remove(article_ids: tuple[str, ...], **overrides) -> None:
+    """Withdraw articles by id (their files are moved to corpus/.trash/)."""
+    assistant = qa.Assistant.load(make_settings(**overrides))
+    _print_update(assistant.remove(list(article_ids)))
+    _print_counts(assistant)
+
+
+@cli.command(name="list")
+@settings_options
+def list_articles(**overrides) -> None:
+    """List the indexed articles: id, date, passages and title."""
+    assistant = qa.Assistant.load(make_settings(**overrides))
+    per_article: dict[str, int] = {}
+    for chunk in assistant.index.chunks:
+        per_article[chunk.article_id] = per_article.get(chunk.article_id, 0) + 1
+    for article in sorted(assistant.index.articles.values(), key=lambda a: a.id):
+        click.echo(f"{article.id}\t{article.date or '-'}\t{per_article.get(article.id, 0)} "
+                   f"passage(s)\t{article.title}")
 
 
 def _print_answer(result: qa.Answer) -> None:
@@ -136,3 +190,8 @@ def main() -> None:
 from .bench import bench_command  # noqa: E402
 
 cli.add_command(bench_command)
+
+
+from .web import serve_command  # noqa: E402
+
+cli.add_command(serve_command)

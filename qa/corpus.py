@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import json
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,8 +37,10 @@ __all__ = [
     "decode_text",
     "load_corpus",
     "read_articles",
+    "read_html",
     "read_jsonl",
     "read_markdown",
+    "read_pdf",
     "read_text",
     "slugify",
 ]
@@ -238,24 +242,30 @@ def read_markdown(source: SourceFile, report: Callable[[CorpusFileError], None])
     return [(article, None)]
 
 
+def _title_line(text: str) -> str:
+    """The first line of `text` when it is a short title set apart from the body, else ""."""
+    first, _, rest = text.partition("\n")
+    if not rest.strip() or len(first.strip()) > _MAX_TITLE_CHARS:
+        return ""
+    # In hard-wrapped text the first line is a title only if it was cut on purpose:
+    # followed by a blank line, or the next word would have fitted on it.
+    width = wrap_width(text)
+    next_line = rest.split("\n", 1)[0]
+    if (
+        width is None
+        or not next_line.strip()
+        or len(first.rstrip()) + 1 + len(next_line.split()[0]) <= width
+    ):
+        return first.strip()
+    return ""
+
+
 def read_text(source: SourceFile, report: Callable[[CorpusFileError], None]) -> list[Located]:
     """A plain-text article; a short first line set apart from the body is its title."""
     text = decode_text(source.data).strip("\n")
     _require_text(text)
-    first, _, rest = text.partition("\n")
-    title = ""
-    if rest.strip() and len(first.strip()) <= _MAX_TITLE_CHARS:
-        # In hard-wrapped text the first line is a title only if it was cut on purpose:
-        # followed by a blank line, or the next word would have fitted on it.
-        width = wrap_width(text)
-        next_line = rest.split("\n", 1)[0]
-        if (
-            width is None
-            or not next_line.strip()
-            or len(first.rstrip()) + 1 + len(next_line.split()[0]) <= width
-        ):
-            title = first.strip()
-    body = _clean_body(rest) if title else _clean_body(text)
+    title = _title_line(text)
+    body = _clean_body(text.partition("\n")[2]) if title else _clean_body(text)
     article = _article(source, id=source.stem, title=title or source.stem, text=body, meta={})
     return [(article, None)]
 
@@ -309,10 +319,217 @@ def read_jsonl(source: SourceFile, report: Callable[[CorpusFileError], None]) ->
     return articles
 
 
+# --------------------------------------------------------------------------- HTML
+
+# Site menus and footers are never article text; trafilatura's fallback extractors
+# would otherwise return them for a page that has no article.
+_HTML_BOILERPLATE = ["//nav", "//footer"]
+# trafilatura's text output keeps the newlines of the HTML source inside a paragraph,
+# so paragraphs are rebuilt from its XML tree.
+_HTML_BLOCKS = frozenset({"p", "head", "quote", "list", "item", "table", "row", "code", "div"})
+_ASCII_SPACES = re.compile(r"[ \t\n\r\f\v]+")
+_DECLARED_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([\w.:-]+)""", re.IGNORECASE)
+_NO_HTML_TEXT = (
+    "aucun texte principal trouvé dans cette page HTML — enregistrez la page de l'article "
+    "elle-même (pas un menu ni une page d'accueil) ou copiez son texte dans un fichier .txt"
+)
+
+
+def _decode_html(data: bytes) -> str:
+    """The page as text: UTF-8, else the charset its <meta> declares, else Windows-1252."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    declared = _DECLARED_CHARSET.search(data[:4096])
+    if declared:
+        try:
+            return data.decode(declared.group(1).decode("ascii"))
+        except (LookupError, UnicodeDecodeError):
+            pass
+    # Legacy French pages are Windows-1252; latin-1 decodes its few undefined bytes.
+    try:
+        return data.decode("cp1252")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def _html_paragraphs(body: Any) -> list[str]:
+    """The paragraphs of trafilatura's XML body: one per block, list item, table row or <lb/>.
+
+    Runs of ASCII whitespace collapse to one space; no-break spaces stay, as French
+    typography puts them before « : ; ! ? ».
+    """
+    if body is None:
+        return []
+    parts: list[str] = []
+
+    def walk(node: Any) -> None:
+        parts.append(_ASCII_SPACES.sub(" ", node.text or ""))
+        for child in node:
+            block = child.tag in _HTML_BLOCKS
+            if block or child.tag == "lb":
+                parts.append("\n")
+            if child.tag == "item":
+                parts.append("- ")
+            elif child.tag == "cell" and child.getprevious() is not None:
+                parts.append(" | ")
+            if child.tag != "lb":
+                walk(child)
+            if block:
+                parts.append("\n")
+            parts.append(_ASCII_SPACES.sub(" ", child.tail or ""))
+
+    walk(body)
+    lines = (line.strip(" ") for line in "".join(parts).split("\n"))
+    return [line for line in lines if line not in ("", "-")]
+
+
+def _trafilatura() -> Any:
+    # Imported on first use: most corpora hold no HTML, and the import is slow.
+    try:
+        import trafilatura
+    except ImportError as exc:
+        raise CorpusFileError(
+            f"lecture des pages HTML impossible ({exc}) — installez-la avec "
+            "`pip install trafilatura lxml_html_clean`"
+        ) from None
+    return trafilatura
+
+
+def read_html(source: SourceFile, report: Callable[[CorpusFileError], None]) -> list[Located]:
+    """A saved web page: its main text, title, date, address and site name."""
+    html = _decode_html(source.data)
+    _require_text(html)
+    try:
+        doc = _trafilatura().bare_extraction(
+            html,
+            with_metadata=True,
+            include_comments=False,
+            favor_precision=True,
+            prune_xpath=_HTML_BOILERPLATE,
+            # Only dates the page states in its metadata, never guesses from its text.
+            date_extraction_params={"extensive_search": False, "original_date": True},
+        )
+    except CorpusFileError:
+        raise
+    except Exception as exc:  # a parser bug on odd markup must not stop the whole corpus
+        raise CorpusFileError(f"page HTML illisible ({exc}) — {_FIX_HINT} le fichier") from None
+    if doc is None:
+        raise CorpusFileError(_NO_HTML_TEXT)
+    title = nfc(doc.title or "").strip()
+    paragraphs = [nfc(p) for p in _html_paragraphs(doc.body)]
+    # The page's <h1> usually repeats the title at the top of the main text.
+    if paragraphs and title and fold(paragraphs[0]) == fold(title):
+        paragraphs = paragraphs[1:]
+    if not paragraphs:
+        raise CorpusFileError(_NO_HTML_TEXT)
+    meta = {"date": doc.date, "url": doc.url, "source": doc.sitename}
+    article = _article(
+        source, id=source.stem, title=title or source.stem, text="\n\n".join(paragraphs), meta=meta
+    )
+    return [(article, None)]
+
+
+# --------------------------------------------------------------------------- PDF
+
+# Typographic ligatures that PDF fonts emit as single characters; NFC keeps them.
+_LIGATURES = str.maketrans(
+    {chr(code): unicodedata.normalize("NFKC", chr(code)) for code in range(0xFB00, 0xFB07)}
+)
+_LINE_END_HYPHEN = re.compile(r"([^\W\d_]+)[-\u00ad][ \t]*\n[ \t]*([^\W\d_]+)[ \t]*")
+# Every "word-word" pair, overlapping: "c'est-à-dire" gives "est-à" and "à-dire".
+_HYPHENATED = re.compile(r"(?<![^\W\d_])(?=([^\W\d_]+-[^\W\d_]+))")
+# Titles that PDF producers fill in by themselves, which say nothing about the article.
+_PLACEHOLDER_TITLE = re.compile(
+    r"^(?:untitled|sans titre|document\d*|microsoft (?:word|powerpoint)\b.*|.*\.\w{2,4})$",
+    re.IGNORECASE,
+)
+_NO_PDF_TEXT = "PDF sans texte extractible (scan ?) : passez-le d'abord dans un OCR"
+
+
+def _dehyphenate(text: str) -> str:
+    """Rejoins words cut at a line end: "exem-\nple" → "exemple\n".
+
+    A hyphen before a capital ("Jean-\nMarc") is kept, and so is one of a word the
+    document also spells hyphenated elsewhere ("peut-être").
+    """
+    hyphenated = {fold(word) for word in _HYPHENATED.findall(text)}
+
+    def join(match: re.Match[str]) -> str:
+        head, tail = match.groups()
+        if not tail[0].islower() or fold(f"{head}-{tail}") in hyphenated:
+            return f"{head}-{tail}\n"
+        return f"{head}{tail}\n"
+
+    return _LINE_END_HYPHEN.sub(join, text)
+
+
+def _pdf_reader(data: bytes) -> tuple[Any, str]:
+    import pypdf  # imported on first use, like trafilatura
+
+    try:
+        reader = pypdf.PdfReader(io.BytesIO(data))
+        pages = [page.extract_text() or "" for page in reader.pages]
+    except pypdf.errors.FileNotDecryptedError:
+        raise CorpusFileError(
+            "PDF protégé par un mot de passe — enregistrez-en une copie sans protection"
+        ) from None
+    except pypdf.errors.DependencyError as exc:
+        raise CorpusFileError(
+            f"PDF chiffré illisible ({exc}) — installez `cryptography` ou enregistrez-en une "
+            "copie sans protection"
+        ) from None
+    except Exception as exc:  # pypdf raises many kinds of errors on damaged files
+        raise CorpusFileError(
+            f"PDF endommagé ou illisible ({exc or type(exc).__name__}) — réexportez-le ou "
+            f"{_FIX_HINT} le fichier"
+        ) from None
+    return reader, "\n".join(pages)
+
+
+def _pdf_meta(reader: Any) -> tuple[str, str]:
+    """The /Title when meaningful, and the /CreationDate as an ISO date; "" when absent."""
+    try:
+        info = reader.metadata
+        title = nfc(str(info.title or "")).strip() if info is not None else ""
+        created = info.creation_date if info is not None else None
+    except Exception:  # a malformed date or title is only missing metadata
+        return "", ""
+    if _PLACEHOLDER_TITLE.match(title):
+        title = ""
+    return title, created.date().isoformat() if created else ""
+
+
+def read_pdf(source: SourceFile, report: Callable[[CorpusFileError], None]) -> list[Located]:
+    """A PDF article: its text unwrapped into paragraphs, title and date from its metadata."""
+    reader, raw = _pdf_reader(source.data)
+    text = nfc(raw).translate(_LIGATURES).replace("\r\n", "\n").replace("\r", "\n")
+    text = _dehyphenate("\n".join(line.rstrip() for line in text.split("\n"))).strip()
+    if not text:
+        raise CorpusFileError(_NO_PDF_TEXT)
+    title, date = _pdf_meta(reader)
+    title = title or _title_line(text)
+    first, _, rest = text.partition("\n")
+    # The first line is the title line itself, or repeats the /Title.
+    if title and fold(first) == fold(title):
+        text = rest
+    body = _clean_body(text)
+    if not body:
+        raise CorpusFileError(_NO_PDF_TEXT)
+    article = _article(
+        source, id=source.stem, title=title or source.stem, text=body, meta={"date": date}
+    )
+    return [(article, None)]
+
+
 READERS: dict[str, Reader] = {
     ".md": read_markdown,
     ".txt": read_text,
     ".jsonl": read_jsonl,
+    ".html": read_html,
+    ".htm": read_html,
+    ".pdf": read_pdf,
 }
 
 

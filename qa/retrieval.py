@@ -30,9 +30,10 @@ def dense_search(index: Index, query_vector: np.ndarray, k: int) -> Ranked:
     k = min(k, index.n_chunks)
     if k <= 0:
         return Ranked([], [])
-    scores, ids = index.dense.search(query_vector.reshape(1, -1).astype(np.float32), k)
-    pairs = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
-    return Ranked([i for i, _ in pairs], [s for _, s in pairs])
+    scores, rows = index.store.search(query_vector.reshape(1, -1).astype(np.float32), k)
+    pairs = [(index.chunk_position(r), float(s))
+             for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
+    return Ranked([p for p, _ in pairs if p is not None], [s for p, s in pairs if p is not None])
 
 
 def bm25_search(index: Index, query: str, k: int) -> Ranked:

@@ -26,10 +26,10 @@ import click
 
 from .answer import Assistant
 from .config import Settings
-from .conversation import contextualize
+from .conversation import context_questions, contextualize
 from .errors import EmptyQuestion, QAError
 from .schema import Answer, Article, Citation, Passage
-from .text import bm25_tokens, split_sentences
+from .text import split_sentences
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -44,14 +44,16 @@ EXAMPLE_QUESTIONS = (
     "Qui a menacé Shein d'interdiction ?",
 )
 EMPTY_HINT = "Écrivez une question sur les articles, par exemple « Quelle est la peine prévue ? »."
-ERROR_MESSAGE = "Désolé, une erreur est survenue. Réessayez dans un instant ou reformulez la question."
+ERROR_MESSAGE = ("Désolé, une erreur est survenue. Réessayez dans un instant ou reformulez "
+                 "la question.")
 CLOSEST_HEADING = "Passages les plus proches"
 # Closest passages listed under a refusal: enough to judge, few enough to read.
 SHOWN_PASSAGES = 3
 # Characters of a passage quoted in the chat under a refusal (the panel has it whole).
 CHAT_EXCERPT_CHARS = 220
-# The engine is CPU-bound and its tokenizer is shared: answering several questions at
-# once would not be faster, so the queue answers a few at a time and keeps the rest waiting.
+# The engine is CPU-bound and torch already spreads one question over every core:
+# answering many at once would not be faster, so the queue answers two at a time (a
+# slow question does not hold everyone up) and keeps the others waiting in order.
 ANSWER_CONCURRENCY = 2
 QUEUE_MAX_SIZE = 64
 
@@ -105,13 +107,18 @@ def corpus_summary(assistant: Assistant) -> str:
 
 def corpus_examples(assistant: Assistant, candidates: Sequence[str] = EXAMPLE_QUESTIONS,
                     limit: int = 4) -> list[str]:
-    """The example questions whose content words all occur in the loaded articles, so
-    that another corpus does not get examples about articles it does not hold."""
-    vocabulary: set[str] = set()
-    for article in assistant.index.articles.values():
-        vocabulary.update(bm25_tokens(f"{article.title}\n{article.text}"))
-    kept = [q for q in candidates if set(bm25_tokens(q)) <= vocabulary]
-    return kept[:limit]
+    """The example questions the loaded articles answer, so that another corpus is not
+    offered examples about articles it does not hold (a few milliseconds each)."""
+    kept = []
+    for question in candidates:
+        try:
+            if assistant.answer(question).answered:
+                kept.append(question)
+        except Exception:  # an example is a nicety: never a reason not to start
+            log.exception("example question %r failed", question)
+        if len(kept) == limit:
+            break
+    return kept
 
 
 # --------------------------------------------------------------------------- highlighting
@@ -193,7 +200,7 @@ def format_answer(answer: Answer, turn: int) -> str:
             continue
         pieces.append(esc(answer.text[at:match.start()]))
         anchor = cite_anchor(turn, n)
-        pieces.append(f'<a class="qa-cite-ref" href="#{anchor}" data-cite="{anchor}" '
+        pieces.append(f'<a class="qa-cite-ref" href="#{anchor}" '
                       f'title="Voir la phrase citée [{n}]">[{n}]</a>')
         at = match.end()
     pieces.append(esc(answer.text[at:]))
@@ -210,7 +217,8 @@ def _short(text: str, limit: int) -> str:
 def format_refusal(answer: Answer) -> str:
     """A plain « not found », then the closest passages: never an invented answer."""
     items = "".join(
-        f"<li><strong>{esc(p.title)}</strong> : « {esc(_short(p.text, CHAT_EXCERPT_CHARS))} »</li>"
+        f'<li><span class="qa-title">{esc(p.title)}</span> : '
+        f"« {esc(_short(p.text, CHAT_EXCERPT_CHARS))} »</li>"
         for p in _closest(answer.passages)
     )
     closest = (f'<p class="qa-closest-heading"><strong>{CLOSEST_HEADING}</strong></p>'
@@ -291,11 +299,11 @@ class Section:
 
     turn: int
     question: str
-    query: str
+    context: tuple[str, ...]  # the earlier questions a follow-up was read with
     body: str
 
     def to_state(self) -> dict[str, Any]:
-        return {"turn": self.turn, "question": self.question, "query": self.query,
+        return {"turn": self.turn, "question": self.question, "context": list(self.context),
                 "body": self.body}
 
 
@@ -309,9 +317,9 @@ def render_panel(sections: Sequence[dict[str, Any]]) -> str:
     blocks = []
     for i, s in enumerate(reversed(sections)):
         context = ""
-        if s["query"] != s["question"]:
-            context = (f'<p class="qa-context">Question comprise avec la précédente : '
-                       f'« {esc(_short(s["query"], 300))} »</p>')
+        if s.get("context"):
+            earlier = " puis ".join(f"« {esc(_short(q, 160))} »" for q in s["context"])
+            context = f'<p class="qa-context">Comprise comme la suite de {earlier}.</p>'
         blocks.append(
             f'<details class="qa-turn" id="turn-{s["turn"]}"{" open" if i == 0 else ""}>'
             f'<summary>Question {s["turn"]} : « {esc(_short(s["question"], 120))} »</summary>'
@@ -356,6 +364,7 @@ def respond(message: str | None, history: Sequence[dict[str, Any]] | None,
     history.append({"role": "user", "content": format_question(question)})
     turn = len(sections) + 1
     query = contextualize(question, asked)
+    context = tuple(context_questions(asked)) if query != question else ()
     try:
         answer = assistant.answer(query)
     except EmptyQuestion:
@@ -373,7 +382,7 @@ def respond(message: str | None, history: Sequence[dict[str, Any]] | None,
     if cut:
         content += format_notice(f"(Question tronquée à ses {len(question)} premiers caractères.)")
     history.append({"role": "assistant", "content": content})
-    section = Section(turn, question, query,
+    section = Section(turn, question, context,
                       format_sources(answer, assistant.index.articles, turn)).to_state()
     sections.append(section)
     asked.append(question)
@@ -392,6 +401,10 @@ _CSS = """
 .qa-question { white-space: pre-wrap; overflow-wrap: anywhere; }
 .qa-answer, .qa-question { overflow-wrap: anywhere; }
 .qa-refusal ol { margin: .3rem 0 0 1.2rem; padding: 0; }
+.qa-refusal .qa-title { font-weight: 600; }
+#qa-examples { flex-wrap: wrap; gap: .4rem; align-items: center; }
+#qa-examples button { flex: 0 1 auto; min-width: 0; width: auto; }
+.qa-examples-label { font-size: .95em; margin: .2rem 0 0; }
 .qa-sources h2 { font-size: 1.15rem; margin: 0 0 .5rem; }
 .qa-sources .qa-empty { color: var(--body-text-color-subdued); }
 .qa-turn { margin-bottom: .6rem; }
@@ -423,7 +436,7 @@ if (!window.__qaCiteHandler) {
   window.__qaCiteHandler = function (event) {
     const link = event.target.closest && event.target.closest('a.qa-cite-ref, a[href^="#cite-"]');
     if (!link) return;
-    const id = link.getAttribute('data-cite') || (link.getAttribute('href') || '').slice(1);
+    const id = (link.getAttribute('href') || '').slice(1);
     const target = document.getElementById(id);
     if (!target) return;
     event.preventDefault();
@@ -487,6 +500,7 @@ def create_app(assistant: Assistant) -> gr.Blocks:
                 chatbot = gr.Chatbot(
                     label="Conversation", elem_id="qa-chat", height=520, layout="bubble",
                     latex_delimiters=[], buttons=[], feedback_options=None,
+                    group_consecutive_messages=False,
                     placeholder="Posez une question sur les articles : la réponse cite ses "
                                 "sources, numérotées [1], [2]…",
                 )
@@ -496,8 +510,10 @@ def create_app(assistant: Assistant) -> gr.Blocks:
                                          autofocus=True)
                     send = gr.Button("Envoyer", variant="primary", scale=1, min_width=90,
                                      elem_id="qa-send")
-                with gr.Row(elem_id="qa-examples"):
-                    example_buttons = [gr.Button(q, size="sm", variant="secondary")
+                gr.HTML('<p class="qa-examples-label">Exemples de questions sur ces articles :</p>',
+                        js_on_load=None, visible=bool(examples))
+                with gr.Row(elem_id="qa-examples", visible=bool(examples)):
+                    example_buttons = [gr.Button(q, size="sm", variant="secondary", scale=0)
                                        for q in examples]
                 clear = gr.Button("Nouvelle conversation", size="sm", variant="secondary",
                                   elem_id="qa-clear")
@@ -512,6 +528,8 @@ def create_app(assistant: Assistant) -> gr.Blocks:
                          api_visibility="private", concurrency_id="engine",
                          show_progress="minimal")
         clear.click(reset, None, outputs, api_visibility="private", queue=False)
+        # The chat's own bin icon empties the chat only: the session must follow.
+        chatbot.clear(reset, None, outputs, api_visibility="private", queue=False)
     demo.queue(default_concurrency_limit=ANSWER_CONCURRENCY, max_size=QUEUE_MAX_SIZE)
     return demo
 
@@ -532,7 +550,7 @@ def serve_command(host: str | None, port: int | None) -> None:
     click.echo(f"Corpus chargé : {corpus_summary(assistant)}. "
                f"Ouvrez http://{settings.host}:{settings.port}/ dans un navigateur.", err=True)
     create_app(assistant).launch(server_name=settings.host, server_port=settings.port,
-                                 show_error=False, footer_links=["api"], quiet=True)
+                                 show_error=False, footer_links=[], quiet=True)
 
 
 def main() -> None:

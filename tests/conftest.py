@@ -53,7 +53,8 @@ def embedder(settings_for_tests, converted_model):
 def assistant(settings_for_tests, embedder) -> Assistant:
     from qa.index import load_or_build
 
-    return Assistant(settings_for_tests, embedder, load_or_build(settings_for_tests, embedder))
+    index, _ = load_or_build(settings_for_tests, embedder)
+    return Assistant(settings_for_tests, embedder, index)
 
 
 @pytest.fixture

@@ -28,13 +28,13 @@ def test_saved_index_is_plain_files(assistant):
     folder = assistant.index.path
     names = {p.name for p in folder.iterdir()}
     assert {"manifest.json", "articles.jsonl", "chunks.jsonl", "sentences.jsonl",
-            "sentences.npy", "dense.faiss", "bm25"} <= names
+            "sentences.npy", "dense.faiss", "bm25", "bm25_tokens.jsonl"} <= names
     assert not list(folder.rglob("*.pkl")) and not list(folder.rglob("*.pickle"))
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert manifest["format"] == "qa-index/1"
+    assert manifest["format"] == "qa-index/2"
     assert manifest["embedding"]["fingerprint"].startswith("sha256:")
     assert manifest["counts"]["articles"] == 3
-    assert manifest["counts"]["chunks"] == assistant.index.dense.ntotal
+    assert manifest["counts"]["chunks"] == assistant.index.store.ntotal
     assert set(manifest["corpus_files"]) >= {"grok-deepfakes-enquete.md"}
 
 
@@ -46,25 +46,25 @@ def test_loaded_index_equals_built_one(assistant):
 
 
 def test_reused_when_unchanged_rebuilt_when_corpus_changes(fresh_settings, embedder):
-    first = load_or_build(fresh_settings, embedder)
+    first, _ = load_or_build(fresh_settings, embedder)
     generation = _generation(fresh_settings)
-    load_or_build(fresh_settings, embedder)
+    _ = load_or_build(fresh_settings, embedder)
     assert _generation(fresh_settings) == generation  # reused, not rebuilt
 
     new = Path(fresh_settings.corpus_dir) / "nouvel-article.txt"
     new.write_text("Le festival de Cannes\n\nLa Palme d'or a été attribuée à un film "
                    "tourné en Bretagne, selon le jury réuni samedi soir.", encoding="utf-8")
-    second = load_or_build(fresh_settings, embedder)
+    second, _ = load_or_build(fresh_settings, embedder)
     assert _generation(fresh_settings) != generation
     assert len(second.articles) == len(first.articles) + 1
     assert len(list(Path(fresh_settings.index_dir).glob("gen-*"))) == 1  # old one removed
 
 
 def test_rebuilt_when_chunk_settings_change(fresh_settings, embedder):
-    load_or_build(fresh_settings, embedder)
+    _ = load_or_build(fresh_settings, embedder)
     generation = _generation(fresh_settings)
     smaller = replace(fresh_settings, chunk_tokens=64, chunk_overlap=8)
-    index = load_or_build(smaller, embedder)
+    index, _ = load_or_build(smaller, embedder)
     assert _generation(fresh_settings) != generation
     assert index.manifest["chunker"]["chunk_tokens"] == 64
 
@@ -78,7 +78,7 @@ def test_broken_files_are_reported_and_skipped(fresh_settings, embedder, caplog)
         '{"id": "ok-1", "title": "Bon", "text": "Un article valide sur la presse."}\n{oops\n',
         encoding="utf-8")
     with caplog.at_level("WARNING"):
-        index = load_or_build(fresh_settings, embedder)
+        index, _ = load_or_build(fresh_settings, embedder)
     assert "ok-1" in index.articles
     assert len(index.articles) == 4
     logged = caplog.text
@@ -122,7 +122,7 @@ def _kill_when(process: subprocess.Popen, condition, timeout: float = 120) -> bo
 
 @pytest.mark.parametrize("moment", ["while embedding", "while writing files"])
 def test_killed_build_leaves_previous_index_usable(fresh_settings, embedder, moment):
-    before = load_or_build(fresh_settings, embedder)
+    before, _ = load_or_build(fresh_settings, embedder)
     generation = _generation(fresh_settings)
     extra = Path(fresh_settings.corpus_dir) / "ajout.txt"
     extra.write_text("Un ajout\n\n" + "Une phrase nouvelle sur la presse régionale. " * 200,
@@ -143,7 +143,7 @@ def test_killed_build_leaves_previous_index_usable(fresh_settings, embedder, mom
     assistant = Assistant(fresh_settings, embedder, after)
     assert assistant.answer("Quelle est la peine prévue ?").answered
     # The next run finishes the job and cleans the leftovers.
-    rebuilt = load_or_build(fresh_settings, embedder)
+    rebuilt, _ = load_or_build(fresh_settings, embedder)
     assert "ajout" in rebuilt.articles
     assert not list(index_dir.glob(".gen-*"))
     assert read_manifest(index_dir)["counts"]["articles"] == 4

@@ -12,8 +12,8 @@ QA_DIR = ROOT / "qa"
 # Leaves first, then the pipeline in order, then the front ends.
 ORDER = [
     "schema", "errors", "config", "text", "corpus", "chunking", "model_conversion",
-    "embeddings", "index", "retrieval", "answerers", "answer", "conversation", "metrics",
-    "bench", "web", "cli",
+    "embeddings", "vector_store", "index", "updates", "retrieval", "answerers", "answer",
+    "conversation", "metrics", "bench", "scale_bench", "web", "cli",
 ]
 
 

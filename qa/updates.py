@@ -1,0 +1,137 @@
+"""Adding and removing articles: the corpus folder stays the source of truth.
+
+`add_paths` copies new files into the corpus folder (skipping content the index
+already holds) and `remove_articles` moves an article's file to `corpus/.trash/`
+(a JSON Lines file loses only that line); both then run the incremental index
+update. Because the corpus changes first and the index second, a process killed
+in between leaves a corpus that the next `qa index` (or start-up) catches up with.
+Chunking, embedding and publishing are the index's business.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import Settings
+from .corpus import READERS, CorpusFileError, load_corpus, read_articles
+from .embeddings import Embedder
+from .errors import CorpusError
+from .index import Index, UpdateReport, load_or_build, text_hash, update, write_lock
+
+TRASH = ".trash"
+
+
+@dataclass(frozen=True)
+class AddResult:
+    copied: tuple[str, ...]
+    skipped: tuple[str, ...]  # "file: reason", in French
+    report: UpdateReport | None
+
+
+def _candidate_files(paths: list[Path]) -> list[Path]:
+    files = []
+    for path in paths:
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*") if p.is_file()
+                            and p.suffix.lower() in READERS and not p.name.startswith("."))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise CorpusError(f"{path} est introuvable : indiquez un fichier ou un dossier.")
+    return files
+
+
+def _free_name(folder: Path, name: str) -> Path:
+    target = folder / name
+    stem, suffix, n = target.stem, target.suffix, 2
+    while target.exists():
+        target = folder / f"{stem}-{n}{suffix}"
+        n += 1
+    return target
+
+
+def add_paths(settings: Settings, embedder: Embedder, paths: list[Path],
+              progress: bool = False) -> tuple[Index, AddResult]:
+    """Copy readable, not-yet-indexed files into the corpus, then update the index."""
+    corpus_dir = Path(settings.corpus_dir)
+    corpus_dir.mkdir(parents=True, exist_ok=True)
+    known = {text_hash(a.text): a.id for a in load_corpus(corpus_dir).articles} \
+        if any(corpus_dir.iterdir()) else {}
+    copied, skipped = [], []
+    with write_lock(Path(settings.index_dir)):
+        for source in _candidate_files([Path(p) for p in paths]):
+            try:
+                articles = read_articles(source, source.parent)
+            except CorpusFileError as exc:
+                where = f"{source}:{exc.line}" if exc.line else str(source)
+                skipped.append(f"{where} : {exc.message}")
+                continue
+            fresh = [a for a in articles if text_hash(a.text) not in known]
+            if not fresh:
+                ids = ", ".join(sorted({known[text_hash(a.text)] for a in articles}))
+                skipped.append(f"{source} : déjà dans le corpus (article {ids})")
+                continue
+            target = _free_name(corpus_dir, source.name)
+            shutil.copy2(source, target)
+            copied.append(str(target))
+            known.update({text_hash(a.text): a.id for a in fresh})
+    index, report = load_or_build(settings, embedder, progress=progress)
+    return index, AddResult(tuple(copied), tuple(skipped), report)
+
+
+def _trash(corpus_dir: Path, path: Path) -> Path:
+    trash = corpus_dir / TRASH
+    trash.mkdir(exist_ok=True)
+    target = _free_name(trash, f"{time.strftime('%Y%m%dT%H%M%S')}-{path.name}")
+    shutil.move(str(path), target)
+    return target
+
+
+def _drop_jsonl_lines(path: Path, ids: set[str], corpus_dir: Path) -> None:
+    """Rewrite a JSON Lines file without the given articles (the original goes to trash)."""
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            kept.append(line)
+            continue
+        if not (isinstance(row, dict) and str(row.get("id")) in ids):
+            kept.append(line)
+    shutil.copy2(path, _free_name(corpus_dir / TRASH, f"{time.strftime('%Y%m%dT%H%M%S')}-"
+                                                     f"{path.name}"))
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("\n".join(kept) + ("\n" if kept else ""), encoding="utf-8")
+    tmp.replace(path)
+
+
+def remove_articles(settings: Settings, embedder: Embedder, article_ids: list[str],
+                    progress: bool = False) -> tuple[Index, UpdateReport | None]:
+    """Move the articles' files to `corpus/.trash/` and drop them from the index."""
+    corpus_dir = Path(settings.corpus_dir)
+    corpus = load_corpus(corpus_dir)
+    by_id = {a.id: a for a in corpus.articles}
+    unknown = [i for i in article_ids if i not in by_id]
+    if unknown:
+        raise CorpusError(f"Article(s) inconnu(s) : {', '.join(unknown)} — voyez `qa list`.")
+    per_file: dict[Path, set[str]] = {}
+    for article_id in article_ids:
+        per_file.setdefault(_source_file(corpus_dir, by_id[article_id]), set()).add(article_id)
+    with write_lock(Path(settings.index_dir)):
+        (corpus_dir / TRASH).mkdir(exist_ok=True)
+        for path, ids in per_file.items():
+            others = [a for a in corpus.articles if _source_file(corpus_dir, a) == path]
+            if path.suffix.lower() == ".jsonl" and len(others) > len(ids):
+                _drop_jsonl_lines(path, ids, corpus_dir)
+            else:
+                _trash(corpus_dir, path)
+    return update(settings, embedder, load_corpus(corpus_dir), progress=progress)
+
+
+def _source_file(corpus_dir: Path, article) -> Path:
+    # Article.path is relative to the corpus folder's parent ("corpus/x.md").
+    return (corpus_dir.parent / article.path).resolve()
