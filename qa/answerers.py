@@ -60,37 +60,6 @@ class Draft:
 
 
 class Answerer(Protocol):
-    @staticmethod
-    def cues(question: str) -> list[re.Pattern]:
-        """Patterns of the answer type the question asks for (a number, a cause)."""
-        asked = [
-            (_HAS_NUMBER, _ASKS_NUMBER.search(question)),
-            (_STATES_CAUSE, _ASKS_CAUSE.search(question)),
-        ]
-        return [pattern for pattern, found in asked if found]
-
-    def choose(self, question: str, ranked: list[ScoredSentence]) -> list[ScoredSentence]:
-        """The best sentence, plus a close runner-up, or the best one holding the
-        answer type the best lacks (the sentence after « Pourquoi … ? »'s restatement)."""
-        best = ranked[0]
-        chosen = [best] + [
-            s
-            for s in ranked[1 : self.max_citations]
-            if s.score >= best.score - _SECOND_SENTENCE_MARGIN
-        ]
-        for pattern in self.cues(question):
-            if any(pattern.search(self.index.sentence_text(s.position)) for s in chosen):
-                continue
-            typed = [
-                s
-                for s in ranked[1:]
-                if s.score >= best.score - _ANSWER_TYPE_MARGIN
-                and pattern.search(self.index.sentence_text(s.position))
-            ]
-            if typed:
-                chosen = [best, typed[0]]
-        return chosen[: max(self.max_citations, 1)]
-
     def answer(
         self, question: str, hits: Sequence[Hit], query_vector: np.ndarray | None
     ) -> Draft: ...

@@ -39,9 +39,9 @@ from . import metrics as m
 from .answer import Assistant, clean_question
 from .config import Settings
 from .errors import QAError
-from .index import load_or_build, read_manifest
+from .index import load_or_build
 from .retrieval import RETRIEVERS, search
-from .schema import Answer, Chunk, Citation, Hit, Passage
+from .schema import Answer, Chunk, Citation, Hit
 from .text import fold, nfc
 
 log = logging.getLogger(__name__)
@@ -345,32 +345,13 @@ def embed_question(assistant: Assistant, question: str) -> tuple[str, np.ndarray
     return cleaned, vector, (time.perf_counter() - started) * 1000
 
 
-def answer_with_vector(assistant: Assistant, question: str, vector: np.ndarray,
-                       retriever: str | None = None, k: int | None = None,
-                       encode_ms: float = 0.0) -> Answer:
-    """`Assistant.answer` step for step, with the question already cleaned and embedded.
-
-    The embedding is shared by the retrievers of one run; its time is counted in the
-    retrieve stage, as `Assistant.answer` counts it. tests/test_bench.py checks that
-    both give the same answer.
-    """
-    settings = assistant.settings
-    started = time.perf_counter()
-    hits = search(assistant.index, question, vector, k=k or settings.top_k,
-                  retriever=retriever or settings.retriever, candidates=settings.candidates,
-                  rrf_k=settings.rrf_k)
-    retrieved = time.perf_counter()
-    draft = assistant.answerer.answer(question, hits, vector)
-    done = time.perf_counter()
-    retrieve_ms = encode_ms + (retrieved - started) * 1000
-    answer_ms = (done - retrieved) * 1000
-    return Answer(
-        question=question, text=draft.text, answered=draft.answered,
-        citations=draft.citations, passages=tuple(Passage.from_hit(h) for h in hits),
-        confidence=round(draft.confidence, 4),
-        timings={"retrieve_ms": retrieve_ms, "answer_ms": answer_ms,
-                 "total_ms": retrieve_ms + answer_ms},
-    )
+def with_encode_time(answer: Answer, encode_ms: float) -> Answer:
+    """The answer with the question's embedding time counted in its retrieve stage,
+    where `Assistant.answer` counts it when it embeds the question itself."""
+    timings = dict(answer.timings)
+    timings["retrieve_ms"] = timings["retrieve_ms"] + encode_ms
+    timings["total_ms"] = timings["total_ms"] + encode_ms
+    return replace(answer, timings=timings)
 
 
 def ranking(assistant: Assistant, question: str, vector: np.ndarray, retriever: str) -> list[Hit]:
@@ -485,14 +466,12 @@ def open_assistant(settings: Settings, embedder=None, progress: bool = False,
         from .embeddings import load_embedder
 
         embedder = load_embedder(settings)
-    before = read_manifest(Path(settings.index_dir))
-    started = time.perf_counter()
-    index = load_or_build(settings, embedder, progress)
-    wall = time.perf_counter() - started
+    index, update = load_or_build(settings, embedder, progress)
     manifest = index.manifest
     return Assistant(settings, embedder, index), IndexInfo(
-        built_now=before != manifest, build_seconds=manifest.get("build_seconds"),
-        wall_seconds=round(wall, 3), counts=dict(manifest.get("counts", {})))
+        built_now=update is not None, build_seconds=manifest.get("build_seconds"),
+        wall_seconds=update.seconds if update else None,
+        counts=dict(manifest.get("counts", {})))
 
 
 def _index_info(assistant: Assistant) -> IndexInfo:
@@ -525,8 +504,8 @@ def ask_all(assistant: Assistant, questions: Sequence[Question], options: BenchO
     for q in bar:
         cleaned, vector, encode_ms = embed_question(assistant, q.question)
         for retriever in options.retrievers:
-            answer = answer_with_vector(assistant, cleaned, vector, retriever, options.k,
-                                        encode_ms)
+            answer = with_encode_time(assistant.answer(
+                cleaned, k=options.k, retriever=retriever, query_vector=vector), encode_ms)
             outcome = score(q, answer, ranking(assistant, cleaned, vector, retriever))
             outcomes[retriever].append(outcome)
             kind = failure_kind(q, outcome)

@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import logging
 import re
 import unicodedata
 from collections.abc import Callable
@@ -121,8 +122,8 @@ def decode_text(data: bytes) -> str:
     """UTF-8 text of a file, newlines normalised, BOM dropped; `CorpusFileError` otherwise."""
     if b"\x00" in data:
         raise CorpusFileError(
-            "fichier binaire (octets NUL) — seuls les fichiers texte .md, .txt et .jsonl "
-            "sont lus ; supprimez-le du corpus"
+            "fichier binaire (octets NUL) — un fichier .md, .txt ou .jsonl doit être du texte "
+            "UTF-8 ; enregistrez-le dans le bon format ou supprimez-le du corpus"
         )
     try:
         text = data.decode("utf-8-sig")
@@ -401,8 +402,9 @@ def read_html(source: SourceFile, report: Callable[[CorpusFileError], None]) -> 
     """A saved web page: its main text, title, date, address and site name."""
     html = _decode_html(source.data)
     _require_text(html)
+    extract = _trafilatura().bare_extraction
     try:
-        doc = _trafilatura().bare_extraction(
+        doc = extract(
             html,
             with_metadata=True,
             include_comments=False,
@@ -411,8 +413,6 @@ def read_html(source: SourceFile, report: Callable[[CorpusFileError], None]) -> 
             # Only dates the page states in its metadata, never guesses from its text.
             date_extraction_params={"extensive_search": False, "original_date": True},
         )
-    except CorpusFileError:
-        raise
     except Exception as exc:  # a parser bug on odd markup must not stop the whole corpus
         raise CorpusFileError(f"page HTML illisible ({exc}) — {_FIX_HINT} le fichier") from None
     if doc is None:
@@ -437,7 +437,9 @@ def read_html(source: SourceFile, report: Callable[[CorpusFileError], None]) -> 
 _LIGATURES = str.maketrans(
     {chr(code): unicodedata.normalize("NFKC", chr(code)) for code in range(0xFB00, 0xFB07)}
 )
-_LINE_END_HYPHEN = re.compile(r"([^\W\d_]+)[-\u00ad][ \t]*\n[ \t]*([^\W\d_]+)[ \t]*")
+# The cut word, then the rest of it with its punctuation, and the line end when
+# nothing else is left on that line.
+_LINE_END_HYPHEN = re.compile(r"([^\W\d_]+)[-\u00ad][ \t]*\n[ \t]*([^\W\d_]+)(\S*)[ \t]*\n?")
 # Every "word-word" pair, overlapping: "c'est-à-dire" gives "est-à" and "à-dire".
 _HYPHENATED = re.compile(r"(?<![^\W\d_])(?=([^\W\d_]+-[^\W\d_]+))")
 # Titles that PDF producers fill in by themselves, which say nothing about the article.
@@ -445,28 +447,32 @@ _PLACEHOLDER_TITLE = re.compile(
     r"^(?:untitled|sans titre|document\d*|microsoft (?:word|powerpoint)\b.*|.*\.\w{2,4})$",
     re.IGNORECASE,
 )
+_NULL_HANDLER = logging.NullHandler()
 _NO_PDF_TEXT = "PDF sans texte extractible (scan ?) : passez-le d'abord dans un OCR"
 
 
 def _dehyphenate(text: str) -> str:
-    """Rejoins words cut at a line end: "exem-\nple" → "exemple\n".
+    """Rejoins words cut at a line end: "exem-\\nple" → "exemple\\n".
 
-    A hyphen before a capital ("Jean-\nMarc") is kept, and so is one of a word the
+    A hyphen before a capital ("Jean-\\nMarc") is kept, and so is one of a word the
     document also spells hyphenated elsewhere ("peut-être").
     """
     hyphenated = {fold(word) for word in _HYPHENATED.findall(text)}
 
     def join(match: re.Match[str]) -> str:
-        head, tail = match.groups()
-        if not tail[0].islower() or fold(f"{head}-{tail}") in hyphenated:
-            return f"{head}-{tail}\n"
-        return f"{head}{tail}\n"
+        head, tail, punctuation = match.groups()
+        keep = not tail[0].islower() or fold(f"{head}-{tail}") in hyphenated
+        return f"{head}{'-' if keep else ''}{tail}{punctuation}\n"
 
     return _LINE_END_HYPHEN.sub(join, text)
 
 
 def _pdf_reader(data: bytes) -> tuple[Any, str]:
     import pypdf  # imported on first use, like trafilatura
+
+    # pypdf logs every repair it attempts; without a handler Python would print them
+    # to stderr next to the problem already reported. Configured logging still sees them.
+    logging.getLogger("pypdf").addHandler(_NULL_HANDLER)
 
     try:
         reader = pypdf.PdfReader(io.BytesIO(data))
@@ -482,8 +488,8 @@ def _pdf_reader(data: bytes) -> tuple[Any, str]:
         ) from None
     except Exception as exc:  # pypdf raises many kinds of errors on damaged files
         raise CorpusFileError(
-            f"PDF endommagé ou illisible ({exc or type(exc).__name__}) — réexportez-le ou "
-            f"{_FIX_HINT} le fichier"
+            f"PDF endommagé ou illisible ({exc or type(exc).__name__}) — réexportez-le depuis "
+            "son logiciel d'origine ou supprimez-le du corpus"
         ) from None
     return reader, "\n".join(pages)
 
@@ -501,6 +507,17 @@ def _pdf_meta(reader: Any) -> tuple[str, str]:
     return title, created.date().isoformat() if created else ""
 
 
+def _pdf_title_line(text: str) -> str:
+    """The first line of a PDF's text when it stands apart as a title, else ""."""
+    title = _title_line(text)
+    width = wrap_width(text)
+    # Proportional fonts make line lengths uneven, so a body line can look short: only a
+    # clearly short line that does not run on into the next one is a title.
+    if width is not None and len(title) > 0.75 * width:
+        return ""
+    return "" if title.endswith((",", ";", "-", "\u00ad")) else title
+
+
 def read_pdf(source: SourceFile, report: Callable[[CorpusFileError], None]) -> list[Located]:
     """A PDF article: its text unwrapped into paragraphs, title and date from its metadata."""
     reader, raw = _pdf_reader(source.data)
@@ -509,7 +526,7 @@ def read_pdf(source: SourceFile, report: Callable[[CorpusFileError], None]) -> l
     if not text:
         raise CorpusFileError(_NO_PDF_TEXT)
     title, date = _pdf_meta(reader)
-    title = title or _title_line(text)
+    title = title or _pdf_title_line(text)
     first, _, rest = text.partition("\n")
     # The first line is the title line itself, or repeats the /Title.
     if title and fold(first) == fold(title):
@@ -544,7 +561,8 @@ def _display_path(path: Path, root: Path) -> str:
 
 
 def _accepted_formats() -> str:
-    return ", ".join(sorted(READERS))
+    # In READERS order, which groups the formats by kind: text, then web page, then PDF.
+    return ", ".join(READERS)
 
 
 def _read(

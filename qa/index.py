@@ -206,11 +206,14 @@ class _Parts:
     next_row: int
 
 
-def deduplicate(articles: Iterable[Article]) -> tuple[list[Article], list[str]]:
-    """Keep the first article of each distinct content; describe the others."""
+def deduplicate(articles: Iterable[Article], indexed: Iterable[str] = ()) -> tuple[
+        list[Article], list[str]]:
+    """Keep one article per distinct content, preferring one already `indexed`, then
+    the first met; describe the others."""
+    indexed = set(indexed)
     seen: dict[str, Article] = {}
     kept, dropped = [], []
-    for article in articles:
+    for article in sorted(articles, key=lambda a: a.id not in indexed):
         first = seen.setdefault(text_hash(article.text), article)
         if first is article:
             kept.append(article)
@@ -227,7 +230,7 @@ def update(settings: Settings, embedder: Embedder, corpus: CorpusLoad, progress:
     index_dir = Path(settings.index_dir)
     with write_lock(index_dir):
         old = None if rebuild else _load_updatable(settings, embedder)
-        articles, duplicates = deduplicate(corpus.articles)
+        articles, duplicates = deduplicate(corpus.articles, old.articles if old else ())
         for message in duplicates:
             log.warning("%s", message)
         wanted = {a.id: a for a in articles}

@@ -146,17 +146,13 @@ def highlight(text: str, marks: Iterable[Mark], offset: int = 0) -> str:
         anchor = f' id="{esc(m.anchor)}" tabindex="-1"' if m.anchor else ""
         pieces.append(esc(text[at:start]))
         pieces.append(f'<mark class="qa-mark" data-n="{m.n}"{anchor}>'
-                      f"{_paragraphs_inline(text[start:end])}</mark>")
+                      f"{esc(text[start:end])}</mark>")
         at = end
     pieces.append(esc(text[at:]))
     body = "".join(pieces)
     # Paragraph breaks of the article text: sentences never cross them, so no mark does.
     paragraphs = [p for p in re.split(r"\n\s*\n", body) if p.strip()]
     return "".join(f"<p>{p.replace(chr(10), '<br>')}</p>" for p in paragraphs)
-
-
-def _paragraphs_inline(text: str) -> str:
-    return esc(text).replace("\n", " ")
 
 
 def context_span(article: Article, start: int, end: int) -> tuple[int, int]:
@@ -168,13 +164,12 @@ def context_span(article: Article, start: int, end: int) -> tuple[int, int]:
 
 
 def _excerpt(article: Article, start: int, end: int, marks: Sequence[Mark]) -> str:
-    lead = "" if start == 0 else "… "
-    tail = "" if end >= len(article.text.rstrip()) else " …"
+    """Part of an article as paragraphs, with « … » where the article goes on."""
     body = highlight(article.text[start:end], marks, offset=start)
-    if lead:
-        body = body.replace("<p>", f"<p>{lead}", 1)
-    if tail:
-        body = body[::-1].replace(">p/<", f">p/<{tail[::-1]}", 1)[::-1]
+    if start > 0:
+        body = "<p>… " + body.removeprefix("<p>")
+    if end < len(article.text.rstrip()):
+        body = body.removesuffix("</p>") + " …</p>"
     return body
 
 
@@ -401,7 +396,7 @@ _CSS = """
 .qa-question { white-space: pre-wrap; overflow-wrap: anywhere; }
 .qa-answer, .qa-question { overflow-wrap: anywhere; }
 .qa-refusal ol { margin: .3rem 0 0 1.2rem; padding: 0; }
-.qa-refusal .qa-title { font-weight: 600; }
+.qa-refusal .qa-title { font-style: italic; }
 #qa-examples { flex-wrap: wrap; gap: .4rem; align-items: center; }
 #qa-examples button { flex: 0 1 auto; min-width: 0; width: auto; }
 .qa-examples-label { font-size: .95em; margin: .2rem 0 0; }
@@ -421,7 +416,7 @@ _CSS = """
 .qa-excerpt { margin: .5rem 0 .3rem; padding: 0 0 0 .7rem;
   border-left: 3px solid var(--border-color-accent); }
 .qa-excerpt p, .qa-full-text p { margin: .3rem 0; }
-.qa-mark { background: #fde68a; color: inherit; padding: 0 .1em; border-radius: 2px; }
+.qa-mark { background: #fde68a; color: #1c1917; padding: 0 .1em; border-radius: 2px; }
 .qa-mark.qa-flash { outline: 3px solid var(--color-accent); transition: outline-color .3s; }
 .qa-full > summary { cursor: pointer; font-size: .9em; color: var(--color-accent); }
 .qa-full-text { max-height: 22rem; overflow-y: auto; font-size: .92em; padding-right: .3rem; }
@@ -556,7 +551,7 @@ def serve_command(host: str | None, port: int | None) -> None:
 def main() -> None:
     """`python app.py`: the same as `qa serve`."""
     logging.basicConfig(level=logging.INFO, format="qa: %(message)s", stream=sys.stderr)
-    for noisy in ("httpx", "sentence_transformers", "transformers", "bm25s", "urllib3"):
+    for noisy in ("httpx", "sentence_transformers", "transformers", "bm25s", "urllib3", "faiss"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         serve_command.main(prog_name="app.py")

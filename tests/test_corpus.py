@@ -275,7 +275,7 @@ def test_slugify(raw: str, slug: str) -> None:
 
 
 def test_readers_registry() -> None:
-    assert set(READERS) == {".md", ".txt", ".jsonl"}
+    assert set(READERS) == {".md", ".txt", ".jsonl", ".html", ".htm", ".pdf"}
 
 
 # --------------------------------------------------------------------------- bad input
