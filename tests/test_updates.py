@@ -131,9 +131,9 @@ def test_readers_keep_the_previous_state_during_an_update(live, tmp_path):
 
 def test_a_second_writer_gets_a_clear_message(fresh_settings):
     index_dir = Path(fresh_settings.index_dir)
-    with write_lock(index_dir), pytest.raises(IndexLocked, match="autre processus"):
-        with write_lock(index_dir, wait=0.3):
-            pass
+    with write_lock(index_dir), pytest.raises(IndexLocked, match="autre processus"), \
+            write_lock(index_dir, wait=0.3):
+        pass
 
 
 def test_two_processes_adding_at_once_are_serialised(live, tmp_path):
