@@ -1,8 +1,9 @@
 """The web chat: page layout, answer and source formatting, and the `qa serve` command.
 
 `create_app(assistant)` builds the Gradio page (it does not launch it); `respond()`
-turns one reader message into the chat messages and the sources panel, so the tests
-can check the formatting without a browser; `serve_command` (`qa serve`) and `main()`
+turns one reader message into the chat messages and the sources panel, and
+`add_articles()` indexes uploaded files and says what became of each, so the tests
+can check both without a browser; `serve_command` (`qa serve`) and `main()`
 (`python app.py`) load the assistant, building the index first, then launch.
 
 Everything shown comes from the reader or from the articles, so every piece of text
@@ -14,12 +15,15 @@ holds can become markup or script. Gradio is imported inside functions only, so 
 from __future__ import annotations
 
 import html
+import json
 import logging
 import os
 import re
 import sys
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -27,9 +31,11 @@ import click
 from .answer import Assistant
 from .config import Settings
 from .conversation import context_questions, contextualize
+from .corpus import READERS
 from .errors import EmptyQuestion, QAError
 from .schema import Answer, Article, Citation, Passage
 from .text import split_sentences
+from .updates import AddResult
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -56,6 +62,24 @@ CHAT_EXCERPT_CHARS = 220
 # slow question does not hold everyone up) and keeps the others waiting in order.
 ANSWER_CONCURRENCY = 2
 QUEUE_MAX_SIZE = 64
+# The engine accepts one writer at a time anyway; a queue of its own keeps an upload
+# from taking one of the answer slots, so readers are answered while it indexes.
+UPLOAD_CONCURRENCY = 1
+UPLOAD_FORMATS = tuple(READERS)
+# News articles are small, even as PDF: a bigger upload is a mistake or an abuse.
+MAX_UPLOAD_SIZE = "25mb"
+NO_FILE_HINT = ("Choisissez d'abord un ou plusieurs fichiers d'articles "
+                f"({', '.join(UPLOAD_FORMATS)}), puis cliquez sur « Indexer ».")
+UPLOAD_HINT = ("Déposez des fichiers d'articles puis cliquez sur « Indexer » : ils rejoignent "
+               "le corpus sans interrompre les questions en cours.")
+UPLOAD_ERROR_MESSAGE = ("Désolé, l'indexation a échoué. Les articles déjà indexés restent "
+                        "disponibles : réessayez dans un instant.")
+NOT_INDEXED_REASON = ("copié dans le corpus, mais aucun article n'en a été indexé — voyez le "
+                      "journal du serveur")
+ID_TAKEN_REASON = ("copié dans le corpus, mais non indexé : l'identifiant « {id} » est déjà celui "
+                   "d'un autre article — renommez le fichier et envoyez-le de nouveau")
+# Titles listed under the upload: enough to check an upload landed, short enough to scroll.
+LISTED_ARTICLES = 200
 
 _MARKER = re.compile(r"\[(\d+)\]")
 _MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août",
@@ -384,6 +408,163 @@ def respond(message: str | None, history: Sequence[dict[str, Any]] | None,
     return Reply(history, asked, sections, render_panel(sections), answer)
 
 
+# --------------------------------------------------------------------------- uploads
+
+Progress = Callable[..., object]
+
+
+@dataclass(frozen=True)
+class Upload:
+    """What one « Indexer » click changes: its status, the header, the list of articles."""
+
+    status: str
+    header: str
+    corpus: str
+    done: bool  # the files were handled (whatever became of each): the picker can be emptied
+
+
+def _seconds(seconds: float) -> str:
+    return f"{seconds:.1f}".replace(".", ",")
+
+
+def _agreed(count: int, word: str) -> str:
+    """« ajouté » or « ajoutés », after `count`."""
+    return f"{word}{'s' if count > 1 else ''}"
+
+
+def _file_paths(files: object) -> list[Path]:
+    """The uploaded files as paths, whatever shape the component or a test gives."""
+    if files is None:
+        return []
+    items = files if isinstance(files, list | tuple) else [files]
+    # Gradio gives path strings; a file object (API, older Gradio) carries its path.
+    return [Path(f if isinstance(f, str | os.PathLike) else getattr(f, "path", None) or f.name)
+            for f in items if f]
+
+
+def _shown_reason(reason: str, uploaded: Sequence[Path]) -> str:
+    """The engine names a file by its full path; the reader knows it by its name only,
+    and where the server keeps uploads is none of their business."""
+    for path in uploaded:
+        if reason.startswith(str(path)):
+            return path.name + reason[len(str(path)):]
+    return reason
+
+
+def _articles_from(files: Sequence[str], assistant: Assistant) -> tuple[list[Article], list[str]]:
+    """The indexed articles that come from `files` (copies in the corpus folder), and
+    the names of the files none came from (the corpus refused them, see its log)."""
+    root = Path(assistant.settings.corpus_dir).parent
+    by_file: dict[Path, list[Article]] = {}
+    for article in assistant.index.articles.values():
+        if article.path:
+            by_file.setdefault((root / article.path).resolve(), []).append(article)
+    found, orphans = [], []
+    for name in files:
+        articles = by_file.get(Path(name).resolve(), [])
+        found += articles
+        if not articles:
+            orphans.append(Path(name).name)
+    return found, orphans
+
+
+def _not_indexed_reason(name: str, assistant: Assistant) -> str:
+    # The engine skips content it already holds, not a new text under a taken id (a
+    # file's id is its name): the corpus then refuses it, in its log only.
+    stem = Path(name).stem
+    if stem in assistant.index.articles:
+        return ID_TAKEN_REASON.format(id=stem)
+    return NOT_INDEXED_REASON
+
+
+def format_upload(result: AddResult, assistant: Assistant, uploaded: Sequence[Path]) -> str:
+    """The outcome of an upload: the articles added (with what it cost), then each file
+    left aside with its reason, then what the corpus now holds."""
+    added, orphans = _articles_from(result.copied, assistant)
+    report = result.report
+    if added and report is not None:
+        cost = (f"{_plural(report.embedded_chunks, 'passage')} "
+                f"{_agreed(report.embedded_chunks, 'encodé')} en {_seconds(report.seconds)} s"
+                + (", index reconstruit entièrement" if report.rebuilt else ""))
+        head = f"{_plural(len(added), 'article')} {_agreed(len(added), 'ajouté')} ({cost})"
+        titles = "".join(f"<li>{esc(a.title)}</li>" for a in added)
+        parts = [f'<p class="qa-upload-done"><strong>{esc(head)}</strong></p>'
+                 f'<ul class="qa-upload-added">{titles}</ul>']
+    else:
+        parts = ['<p class="qa-upload-none"><strong>Aucun article ajouté.</strong></p>']
+    if report is not None and report.updated:
+        parts.append(f"<p>{esc(_plural(len(report.updated), 'article'))} du dossier du corpus "
+                     f"{_agreed(len(report.updated), 'mis')} à jour.</p>")
+    if report is not None and report.removed:
+        parts.append(f"<p>{esc(_plural(len(report.removed), 'article'))} "
+                     f"{_agreed(len(report.removed), 'retiré')} (absents du dossier du corpus)."
+                     "</p>")
+    skipped = [_shown_reason(r, uploaded) for r in result.skipped]
+    skipped += [f"{name} : {_not_indexed_reason(name, assistant)}" for name in orphans]
+    if skipped:
+        items = "".join(f"<li>{esc(reason)}</li>" for reason in skipped)
+        parts.append(f'<p class="qa-upload-skipped-heading">{_plural(len(skipped), "fichier")} '
+                     f"{_agreed(len(skipped), 'ignoré')} :</p>"
+                     f'<ul class="qa-upload-skipped">{items}</ul>')
+    parts.append(f'<p class="qa-upload-corpus">Corpus : {esc(corpus_summary(assistant))}.</p>')
+    return _status("".join(parts))
+
+
+def _status(body: str, kind: str = "") -> str:
+    return f'<div class="{" ".join(filter(None, ("qa-upload-status", kind)))}" role="status">' \
+           f"{body}</div>"
+
+
+def corpus_list(assistant: Assistant, limit: int = LISTED_ARTICLES) -> str:
+    """The titles of the indexed articles (with source and date), folded."""
+    articles = list(assistant.index.articles.values())
+    items = "".join(
+        f"<li>{esc(a.title)}"
+        + (f' <span class="qa-meta">{_meta_line(None, a.source, a.date)}</span>'
+           if a.source or a.date else "")
+        + "</li>"
+        for a in articles[:limit])
+    more = (f"<p>… et {_plural(len(articles) - limit, 'autre article')}.</p>"
+            if len(articles) > limit else "")
+    return (f'<details class="qa-corpus-list"><summary>Articles indexés ({len(articles)})'
+            f"</summary><ol>{items}</ol>{more}</details>")
+
+
+def add_articles(files: object, assistant: Assistant, progress: Progress | None = None) -> Upload:
+    """Index uploaded files (paths in Gradio's temporary folder, under their own name).
+
+    The engine copies them into the corpus folder and swaps the index in one
+    assignment, so questions asked meanwhile are answered from the previous state. A
+    file it cannot use is listed with its reason; a failure is a short French message
+    (logged here with its traceback), never a stack trace in the page.
+    """
+    paths = _file_paths(files)
+    if not paths:
+        return Upload(_status(f"<p>{esc(NO_FILE_HINT)}</p>", "qa-upload-hint"),
+                      _header_html(assistant), corpus_list(assistant), done=False)
+    if progress is not None:
+        # Gradio shows the message only beside a bar; the engine reports no steps to fill
+        # it, so it stays at 0 % while the timer beside it runs.
+        progress(0, desc=f"Indexation de {_plural(len(paths), 'fichier')}…")
+    started = time.perf_counter()
+    try:
+        result = assistant.add(paths, progress=False)
+    except QAError as exc:  # written for readers: says what happened and what to do
+        log.warning("upload not indexed: %s", exc)
+        message = _shown_reason(str(exc), paths)
+    except Exception:
+        log.exception("failed to index %s", [p.name for p in paths])
+        message = UPLOAD_ERROR_MESSAGE
+    else:
+        log.info("upload of %d file(s) handled in %.1f s: %d copied, %d skipped", len(paths),
+                 time.perf_counter() - started, len(result.copied), len(result.skipped))
+        return Upload(format_upload(result, assistant, paths), _header_html(assistant),
+                      corpus_list(assistant), done=True)
+    # The files stay in the picker: the reader can try again without choosing them anew.
+    return Upload(_status(f"<p>{esc(message)}</p>", "qa-upload-error"), _header_html(assistant),
+                  corpus_list(assistant), done=False)
+
+
 # --------------------------------------------------------------------------- page
 
 _CSS = """
@@ -421,6 +602,13 @@ _CSS = """
 .qa-full > summary { cursor: pointer; font-size: .9em; color: var(--color-accent); }
 .qa-full-text { max-height: 22rem; overflow-y: auto; font-size: .92em; padding-right: .3rem; }
 .qa-closest-heading { font-size: 1rem; }
+.qa-upload-status p { margin: .2rem 0; }
+.qa-upload-status ul, .qa-corpus-list ol { margin: .2rem 0 .4rem 1.2rem; padding: 0; }
+.qa-upload-hint { color: var(--body-text-color-subdued); }
+.qa-upload-error, .qa-upload-skipped { color: var(--error-text-color, #b91c1c); }
+.qa-upload-corpus { color: var(--body-text-color-subdued); font-size: .92em; }
+.qa-corpus-list > summary { cursor: pointer; font-weight: 600; }
+.qa-corpus-list li { margin: .1rem 0; }
 """
 
 # A click on `[n]` in the chat opens the answer's sources, scrolls to the cited
@@ -462,10 +650,48 @@ def _header_html(assistant: Assistant) -> str:
     more = " …" if len(assistant.index.articles) > 6 else ""
     return (f"<style>{_CSS}</style>"
             f'<header class="qa-header"><h1>{esc(APP_TITLE)}</h1>'
-            f"<p>Corpus chargé : <strong>{esc(corpus_summary(assistant))}</strong>. "
+            f'<p>Corpus chargé : <strong class="qa-summary">{esc(corpus_summary(assistant))}'
+            "</strong>. "
             "Les réponses citent les articles phrase par phrase ; sans réponse dans les "
             "articles, l'assistant le dit.</p>"
             f'<p class="qa-titles">{titles}{more}</p></header>')
+
+
+def _page_title(assistant: Assistant) -> str:
+    return f"{APP_TITLE} — {corpus_summary(assistant)}"
+
+
+# The tab's title names the corpus size: after an upload it follows the header.
+_TITLE_JS = f"""() => {{
+  const summary = document.querySelector('#qa-header .qa-summary');
+  if (summary) document.title = {json.dumps(APP_TITLE + " — ")} + summary.textContent;
+}}"""
+
+
+def _upload_section(assistant: Assistant, header: gr.HTML) -> None:
+    """« Ajouter des articles »: files, an « Indexer » button, the outcome, the titles."""
+    gr = _gradio()
+    with gr.Accordion("Ajouter des articles", open=False, elem_id="qa-upload"):
+        files = gr.File(label=f"Fichiers d'articles ({', '.join(UPLOAD_FORMATS)})",
+                        file_count="multiple", file_types=list(UPLOAD_FORMATS),
+                        type="filepath", elem_id="qa-upload-files", height=140)
+        index_button = gr.Button("Indexer", variant="primary", elem_id="qa-upload-index")
+        status = gr.HTML(_status(f"<p>{esc(UPLOAD_HINT)}</p>", "qa-upload-hint"),
+                         elem_id="qa-upload-status", js_on_load=None)
+        listing = gr.HTML(corpus_list(assistant), elem_id="qa-corpus-list", js_on_load=None)
+
+    # Gradio spots the tracker by its default value and gives each call a fresh one.
+    tracker = gr.Progress()
+
+    def upload(chosen, progress=tracker):
+        done = add_articles(chosen, assistant, progress)
+        # Emptied once handled, so that the next click does not send the same files again.
+        return done.status, done.header, done.corpus, None if done.done else gr.skip()
+
+    index_button.click(upload, files, [status, header, listing, files], api_name="add_articles",
+                       concurrency_id="corpus", concurrency_limit=UPLOAD_CONCURRENCY,
+                       show_progress="full", show_progress_on=[status]
+                       ).then(None, js=_TITLE_JS, api_visibility="private", queue=False)
 
 
 def create_app(assistant: Assistant) -> gr.Blocks:
@@ -485,9 +711,8 @@ def create_app(assistant: Assistant) -> gr.Blocks:
     def reset():
         return "", [], [], [], render_panel([])
 
-    with gr.Blocks(title=f"{APP_TITLE} — {corpus_summary(assistant)}",
-                   analytics_enabled=False) as demo:
-        gr.HTML(_header_html(assistant), elem_id="qa-header", js_on_load=None)
+    with gr.Blocks(title=_page_title(assistant), analytics_enabled=False) as demo:
+        header = gr.HTML(_header_html(assistant), elem_id="qa-header", js_on_load=None)
         asked = gr.State([])
         sections = gr.State([])
         with gr.Row(equal_height=False):
@@ -512,6 +737,7 @@ def create_app(assistant: Assistant) -> gr.Blocks:
                                        for q in examples]
                 clear = gr.Button("Nouvelle conversation", size="sm", variant="secondary",
                                   elem_id="qa-clear")
+                _upload_section(assistant, header)
             with gr.Column(scale=2, min_width=320):
                 sources = gr.HTML(render_panel([]), elem_id="qa-sources", max_height=640,
                                   js_on_load=_CITE_JS, padding=True)
@@ -545,7 +771,8 @@ def serve_command(host: str | None, port: int | None) -> None:
     click.echo(f"Corpus chargé : {corpus_summary(assistant)}. "
                f"Ouvrez http://{settings.host}:{settings.port}/ dans un navigateur.", err=True)
     create_app(assistant).launch(server_name=settings.host, server_port=settings.port,
-                                 show_error=False, footer_links=[], quiet=True)
+                                 show_error=False, footer_links=[], quiet=True,
+                                 max_file_size=MAX_UPLOAD_SIZE)
 
 
 def main() -> None:

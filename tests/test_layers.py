@@ -23,8 +23,9 @@ def _local_imports(path) -> set[str]:
         if isinstance(node, ast.ImportFrom):
             if node.level == 1 and node.module:
                 found.add(node.module.split(".")[0])
-            elif node.level == 1:
-                found.update(alias.name for alias in node.names)
+            elif node.level == 1:  # `from . import x`: a module, or a name of qa/__init__
+                found.update(a.name if (QA_DIR / f"{a.name}.py").exists() else "__init__"
+                             for a in node.names)
             elif node.module and node.module.startswith("qa."):
                 found.add(node.module.split(".")[1])
             elif node.module == "qa":
