@@ -78,10 +78,11 @@ class SentenceTransformerEmbedder:
 
     @cached_property
     def fingerprint(self) -> str:
-        """Identifies the weights, so that an index built by other weights is rebuilt."""
-        weights = sorted(Path(self._location).glob("*.safetensors")) + sorted(
-            Path(self._location).glob("pytorch_model.bin")
-        )
+        """Identifies weights and tokenizer, so that an index built by others is rebuilt."""
+        folder = Path(self._location)
+        # The tokenizer shapes the vectors as much as the weights do.
+        weights = [p for pattern in ("*.safetensors", "pytorch_model.bin", "tokenizer.json")
+                   for p in sorted(folder.glob(pattern))]
         if not weights:  # a hub name: its identity is the name
             return "name:" + self.name
         digest = hashlib.sha256()

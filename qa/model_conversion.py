@@ -34,7 +34,7 @@ from .errors import ModelError
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1  # bump when the converted folder layout changes
+FORMAT_VERSION = 2  # bump when the converted folder changes (2: tokenizer.json used verbatim)
 _QK = 32
 _META = "\u2581"  # SentencePiece's metaspace marker
 
@@ -266,7 +266,7 @@ def _char_class(codepoints: list[int]) -> str:
 def _tokenizer_config(model: _E5File, max_pos: int) -> dict:
     p = model.pieces
     return {
-        "tokenizer_class": "XLMRobertaTokenizerFast",
+        "tokenizer_class": "PreTrainedTokenizerFast",
         "model_max_length": max_pos,
         "bos_token": p[model.special["bos"]],
         "eos_token": p[model.special["eos"]],

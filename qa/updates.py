@@ -59,8 +59,9 @@ def add_paths(settings: Settings, embedder: Embedder, paths: list[Path],
     """Copy readable, not-yet-indexed files into the corpus, then update the index."""
     corpus_dir = Path(settings.corpus_dir)
     corpus_dir.mkdir(parents=True, exist_ok=True)
-    known = {text_hash(a.text): a.id for a in load_corpus(corpus_dir).articles} \
-        if any(corpus_dir.iterdir()) else {}
+    existing = load_corpus(corpus_dir).articles if any(corpus_dir.iterdir()) else ()
+    known = {text_hash(a.text): a.id for a in existing}
+    paths_of = {a.id: a.path for a in existing}
     copied, skipped = [], []
     with write_lock(Path(settings.index_dir)):
         for source in _candidate_files([Path(p) for p in paths]):
@@ -75,10 +76,16 @@ def add_paths(settings: Settings, embedder: Embedder, paths: list[Path],
                 ids = ", ".join(sorted({known[text_hash(a.text)] for a in articles}))
                 skipped.append(f"{source} : déjà dans le corpus (article {ids})")
                 continue
+            taken = [a.id for a in fresh if a.id in paths_of]
+            if taken:
+                skipped.append(f"{source} : identifiant « {taken[0]} » déjà utilisé par "
+                               f"{paths_of[taken[0]]} — renommez le fichier ou changez son id")
+                continue
             target = _free_name(corpus_dir, source.name)
             shutil.copy2(source, target)
             copied.append(str(target))
             known.update({text_hash(a.text): a.id for a in fresh})
+            paths_of.update({a.id: str(target) for a in fresh})
     index, report = load_or_build(settings, embedder, progress=progress)
     return index, AddResult(tuple(copied), tuple(skipped), report)
 

@@ -1,59 +1,367 @@
-"""Chunk vectors in FAISS, addressed by the caller's int64 ids (exact search).
+"""Chunk vectors and nearest-neighbour search: one FAISS index that grows from exact to approximate.
 
-Interim version (exact inner-product search only) while the size-dependent
-structure is being measured; the API is the final one.
+This module owns the FAISS index holding (id, vector) pairs, the choice of its
+structure by size, IVF training and `nprobe` calibration, and the index file.
+It leaves to others what an id means (`qa.index` maps ids to chunks), embedding
+and normalising the vectors, and publishing the index folder atomically.
+
+Structure by size (figures measured by `python -m qa.scale_bench`, see docs/scale.md):
+
+- up to `FLAT_LIMIT` vectors: exact search, `IndexIDMap2(IndexFlatIP)`;
+- past it: `IndexIVFScalarQuantizer` with float16 codes (half the memory of
+  float32, recall indistinguishable from it) and inner product, trained on the
+  vectors it holds. `nprobe` is the smallest that reaches `CALIBRATION_RECALL`
+  recall@10 against exact search, measured on held-out stored vectors.
+- IVF add and remove by id work without retraining. When the store has grown
+  `RETRAIN_GROWTH` times past its training size it retrains inside `add`: the
+  cost is geometric, so it stays a constant cost per added vector. When it
+  shrinks below half `FLAT_LIMIT`, it goes back to exact search.
+
+Vectors must be L2-normalised float32 so that inner product is cosine similarity.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
+FLAT = "flat"
+IVF = "ivf-fp16"
+
+# Past this many vectors an exact single-query search takes more than ~3 ms on
+# one core of the 2-core target machine (0.6 ms at 10k, 5 ms at 50k, 13 ms at 100k).
+FLAT_LIMIT = 40_000
+# nlist = NLIST_PER_SQRT * sqrt(n), the usual rule; the cap bounds k-means time
+# on two cores (about 30 s for 4,096 lists).
+NLIST_PER_SQRT = 4
+NLIST_MAX = 4096
+# faiss samples up to 256 points per list by default: minutes at 1M vectors.
+# 32 per list is enough for centroids that only route searches.
+TRAIN_POINTS_PER_LIST = 32
+RETRAIN_GROWTH = 4
+# Calibration queries are stored vectors; questions sit further from the
+# passages than passages from each other, so calibrate above the 0.95 goal.
+RECALL_GOAL = 0.95
+CALIBRATION_RECALL = 0.97
+CALIBRATION_QUERIES = 128
+CALIBRATION_K = 10
+# Below this many queries, one OpenMP thread: on the shared 2-core machine a
+# second thread made single-query search 3-10x slower (docs/scale.md).
+PARALLEL_MIN_QUERIES = 16
+_SEED = 1234
+
 
 class VectorStore:
-    """One FAISS index of normalised vectors with stable int64 ids."""
+    """Caller ids (int64) and their vectors in one FAISS index; see the module docstring."""
 
-    def __init__(self, index):
-        self.index = index
+    def __init__(self, index, ids: np.ndarray) -> None:
+        """Wrap an existing faiss index; use `create` or `load` instead."""
+        self._index = index
+        # Sorted copy of the ids, rebuilt from the index on load: it rejects
+        # duplicate ids (FAISS would keep both) without scanning the index.
+        self._ids = np.sort(np.asarray(ids, dtype=np.int64))
+
+    # ------------------------------------------------------------ life cycle
 
     @classmethod
     def create(cls, dim: int) -> VectorStore:
-        import faiss
-
-        return cls(faiss.IndexIDMap2(faiss.IndexFlatIP(dim)))
-
-    @property
-    def dim(self) -> int:
-        return self.index.d
-
-    @property
-    def ntotal(self) -> int:
-        return self.index.ntotal
-
-    @property
-    def kind(self) -> str:
-        return "flat"
-
-    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32),
-                                np.ascontiguousarray(ids, dtype=np.int64))
-
-    def remove(self, ids: np.ndarray) -> int:
-        import faiss
-
-        return self.index.remove_ids(faiss.IDSelectorBatch(np.ascontiguousarray(ids, np.int64)))
-
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        return self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
-
-    def save(self, path: Path) -> None:
-        import faiss
-
-        faiss.write_index(self.index, str(path))
+        """An empty exact store for vectors of `dim` dimensions."""
+        return cls(_flat_index(dim), np.empty(0, dtype=np.int64))
 
     @classmethod
     def load(cls, path: Path) -> VectorStore:
+        """Read a store written by `save`."""
         import faiss
 
-        return cls(faiss.read_index(str(path)))
+        index = faiss.read_index(str(path))
+        return cls(index, _index_ids(index))
+
+    def save(self, path: Path) -> None:
+        """Write the index to `path` (FAISS's own format, no pickle)."""
+        import faiss
+
+        faiss.write_index(self._index, str(path))
+
+    # ------------------------------------------------------------ properties
+
+    @property
+    def dim(self) -> int:
+        return int(self._index.d)
+
+    @property
+    def ntotal(self) -> int:
+        return int(self._index.ntotal)
+
+    @property
+    def kind(self) -> str:
+        """`"flat"` (exact) or `"ivf-fp16"` (approximate)."""
+        return FLAT if _is_flat(self._index) else IVF
+
+    @property
+    def nlist(self) -> int | None:
+        return None if _is_flat(self._index) else int(self._index.nlist)
+
+    @property
+    def nprobe(self) -> int | None:
+        return None if _is_flat(self._index) else int(self._index.nprobe)
+
+    def ids(self) -> np.ndarray:
+        """The stored ids, sorted."""
+        return self._ids.copy()
+
+    def contains(self, ids: np.ndarray) -> np.ndarray:
+        """A boolean mask: which of `ids` are stored."""
+        return _member(self._ids, np.asarray(ids, dtype=np.int64))
+
+    def memory_bytes(self) -> int:
+        """Estimated resident size of the index and the id copy."""
+        n = self.ntotal
+        if _is_flat(self._index):
+            # float32 vectors, the id array and IndexIDMap2's id -> row hash map.
+            index_bytes = n * (4 * self.dim + 8 + 48)
+        else:
+            index = self._index
+            index_bytes = n * (index.code_size + 8) + index.nlist * (4 * self.dim + 64)
+        return index_bytes + self._ids.nbytes
+
+    # ------------------------------------------------------------ changes
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Store `vectors` under `ids`; an id already stored or repeated is a ValueError."""
+        ids, vectors = self._checked(ids, vectors)
+        if len(ids) == 0:
+            return
+        if len(np.unique(ids)) != len(ids) or self.contains(ids).any():
+            raise ValueError("ids déjà présents dans l'index vectoriel")
+        if _is_flat(self._index) and self.ntotal + len(ids) > FLAT_LIMIT:
+            self._index = self._converted_with(ids, vectors)
+        else:
+            self._index.add_with_ids(vectors, ids)
+        fresh = np.sort(ids)
+        self._ids = np.insert(self._ids, np.searchsorted(self._ids, fresh), fresh)
+        if _needs_retraining(self._index):
+            self._rebuild(_trained_ivf)
+
+    def _converted_with(self, ids: np.ndarray, vectors: np.ndarray):
+        """An IVF index of the stored vectors plus these."""
+        if self.ntotal:
+            old_ids, old_vectors = _contents(self._index)
+            ids, vectors = np.concatenate([old_ids, ids]), np.concatenate([old_vectors, vectors])
+        return _trained_ivf(vectors, ids)
+
+    def remove(self, ids: np.ndarray) -> int:
+        """Forget `ids` (unknown ids are ignored); returns how many were stored."""
+        import faiss
+
+        ids = np.unique(np.asarray(ids, dtype=np.int64))
+        known = ids[_member(self._ids, ids)]
+        if len(known) == 0:
+            return 0
+        removed = int(self._index.remove_ids(faiss.IDSelectorBatch(known)))
+        self._ids = np.delete(self._ids, np.searchsorted(self._ids, known))
+        if not _is_flat(self._index) and self.ntotal < FLAT_LIMIT // 2:
+            self._rebuild(_filled_flat)
+        return removed
+
+    def convert(self) -> None:
+        """Switch to the approximate structure now (normally done by `add` past FLAT_LIMIT)."""
+        if _is_flat(self._index) and self.ntotal > 0:
+            self._rebuild(_trained_ivf)
+
+    def _rebuild(self, builder) -> None:
+        ids, vectors = _contents(self._index)
+        self._index = builder(vectors, ids)
+
+    def _checked(self, ids: np.ndarray, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        ids = np.ascontiguousarray(ids, dtype=np.int64).reshape(-1)
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape != (len(ids), self.dim):
+            raise ValueError(
+                f"attendu {len(ids)} vecteurs de dimension {self.dim}, reçu {vectors.shape}"
+            )
+        return ids, vectors
+
+    # ------------------------------------------------------------ search
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top `k` (scores, ids) per query row, best first; id -1 and score -inf pad."""
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        if queries.ndim != 2 or queries.shape[1] != self.dim:
+            raise ValueError(f"requêtes de forme (n, {self.dim}) attendues, reçu {queries.shape}")
+        if k < 1:
+            raise ValueError("k doit être au moins 1")
+        threads = None if len(queries) >= PARALLEL_MIN_QUERIES else 1
+        with omp_threads(threads):
+            scores, ids = self._index.search(queries, k)
+        scores[ids < 0] = -np.inf
+        return scores, ids
+
+
+# ---------------------------------------------------------------- helpers
+
+
+@contextmanager
+def omp_threads(n: int | None) -> Iterator[None]:
+    """Run FAISS on `n` OpenMP threads in this thread (None: leave as is)."""
+    import faiss
+
+    if n is None:
+        yield
+        return
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(n)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
+
+
+def _member(sorted_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Which of `ids` are in `sorted_ids`, in O(len(ids) log n)."""
+    if len(sorted_ids) == 0:
+        return np.zeros(len(ids), dtype=bool)
+    at = np.searchsorted(sorted_ids, ids).clip(max=len(sorted_ids) - 1)
+    return sorted_ids[at] == ids
+
+
+def _is_flat(index) -> bool:
+    import faiss
+
+    return isinstance(index, faiss.IndexIDMap2)
+
+
+def _flat_index(dim: int):
+    import faiss
+
+    return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+
+
+def _filled_flat(vectors: np.ndarray, ids: np.ndarray):
+    index = _flat_index(vectors.shape[1])
+    index.add_with_ids(vectors, ids)
+    return index
+
+
+def _index_ids(index) -> np.ndarray:
+    """Every id the index holds, in storage order."""
+    import faiss
+
+    if _is_flat(index):
+        return faiss.vector_to_array(index.id_map).astype(np.int64)
+    lists = [_ivf_list(index, i)[0] for i in range(index.nlist)]
+    return np.concatenate(lists) if lists else np.empty(0, dtype=np.int64)
+
+
+def _contents(index) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, float32 vectors) of every stored vector."""
+    import faiss
+
+    if _is_flat(index):
+        ids = faiss.vector_to_array(index.id_map).astype(np.int64)
+        return ids, index.index.reconstruct_n(0, index.ntotal)
+    parts = [_ivf_list(index, i) for i in range(index.nlist)]
+    ids = np.concatenate([p[0] for p in parts])
+    # Codes are the float16 vectors themselves (no residual), so decoding is a cast.
+    codes = np.concatenate([p[1] for p in parts])
+    return ids, codes.view(np.float16).astype(np.float32).reshape(len(ids), index.d)
+
+
+def _ivf_list(index, list_no: int) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, raw codes) of one inverted list, copied out of FAISS."""
+    import faiss
+
+    invlists = index.invlists
+    size = invlists.list_size(list_no)
+    if size == 0:
+        return np.empty(0, dtype=np.int64), np.empty((0, index.code_size), dtype=np.uint8)
+    ids = faiss.rev_swig_ptr(invlists.get_ids(list_no), size).copy()
+    codes = faiss.rev_swig_ptr(invlists.get_codes(list_no), size * index.code_size).copy()
+    return ids, codes.reshape(size, index.code_size)
+
+
+def nlist_for(n: int) -> int:
+    """Number of IVF lists for `n` vectors."""
+    return max(1, min(NLIST_MAX, round(NLIST_PER_SQRT * math.sqrt(n))))
+
+
+def _needs_retraining(index) -> bool:
+    """True once the store holds RETRAIN_GROWTH times the vectors its lists were sized for."""
+    if _is_flat(index) or index.nlist >= NLIST_MAX:
+        return False
+    trained_for = (index.nlist / NLIST_PER_SQRT) ** 2
+    return index.ntotal >= RETRAIN_GROWTH * trained_for
+
+
+def _trained_ivf(vectors: np.ndarray, ids: np.ndarray):
+    """An IVF index trained on (a sample of) `vectors`, filled, with a calibrated nprobe."""
+    import faiss
+
+    n, dim = vectors.shape
+    nlist = nlist_for(n)
+    index = faiss.IndexIVFScalarQuantizer(
+        faiss.IndexFlatIP(dim), dim, nlist, faiss.ScalarQuantizer.QT_fp16,
+        faiss.METRIC_INNER_PRODUCT, False,
+    )
+    index.cp.seed = _SEED
+    index.cp.min_points_per_centroid = 1  # small stores train on few points per list
+    rng = np.random.default_rng(_SEED)
+    sample = rng.choice(n, min(n, TRAIN_POINTS_PER_LIST * nlist), replace=False)
+    index.train(vectors[np.sort(sample)])
+    index.add_with_ids(vectors, ids)
+    index.nprobe = calibrate_nprobe(index, vectors, ids, rng)
+    return index
+
+
+def calibrate_nprobe(index, vectors: np.ndarray, ids: np.ndarray, rng) -> int:
+    """Smallest nprobe whose recall@10 on held-out stored vectors reaches CALIBRATION_RECALL.
+
+    Each query is a stored vector; it is left out of both the exact and the
+    approximate answers so that it does not count as its own neighbour.
+    """
+    import faiss
+
+    k = CALIBRATION_K
+    rows = rng.choice(len(vectors), min(len(vectors), CALIBRATION_QUERIES), replace=False)
+    queries = vectors[rows]
+    _, exact_rows = faiss.knn(queries, vectors, k + 1, metric=faiss.METRIC_INNER_PRODUCT)
+    exact = _without_self(ids[exact_rows], ids[rows], k)
+    for nprobe in _nprobe_grid(index.nlist):
+        index.nprobe = nprobe
+        _, found = index.search(queries, k + 1)
+        if recall_at_k(_without_self(found, ids[rows], k), exact) >= CALIBRATION_RECALL:
+            return nprobe
+    return int(index.nlist)
+
+
+def _nprobe_grid(nlist: int) -> Iterator[int]:
+    """1, 2, 3, 4, 6, 8, 11, 16, ... up to nlist: steps of sqrt(2)."""
+    seen = set()
+    for step in range(2 * int(math.log2(max(nlist, 1))) + 3):
+        nprobe = min(nlist, round(2 ** (step / 2)))
+        if nprobe not in seen:
+            seen.add(nprobe)
+            yield nprobe
+
+
+def _without_self(found: np.ndarray, own: np.ndarray, k: int) -> np.ndarray:
+    """Drop each row's own id from its results and keep `k` columns (-1 padded)."""
+    keep = found != own[:, None]
+    out = np.full((len(found), k), -1, dtype=np.int64)
+    for row, (ids, mask) in enumerate(zip(found, keep, strict=True)):
+        kept = ids[mask][:k]
+        out[row, : len(kept)] = kept
+    return out
+
+
+def recall_at_k(found: np.ndarray, exact: np.ndarray) -> float:
+    """Mean share of each row's exact ids (ignoring -1) that `found` also returns."""
+    hits = total = 0
+    for got, want in zip(found, exact, strict=True):
+        want = want[want >= 0]
+        hits += len(np.intersect1d(got, want))
+        total += len(want)
+    return hits / total if total else 1.0

@@ -188,3 +188,12 @@ def test_killed_add_leaves_old_or_new_state(live, tmp_path, delay):
     assert "long" in live.index.articles
     assert len(list(Path(live.settings.corpus_dir).glob("long*.txt"))) == 1
     assert not list(index_dir.glob(".gen-*"))
+
+
+def test_an_id_already_taken_is_refused_up_front(live, tmp_path):
+    source = tmp_path / "grok-deepfakes-enquete.txt"
+    source.write_text("Autre texte\n\nUn tout autre article, sur la météo.", encoding="utf-8")
+    result = live.add([source])
+    assert result.copied == ()
+    assert "déjà utilisé" in result.skipped[0]
+    assert not (Path(live.settings.corpus_dir) / source.name).exists()
