@@ -1,6 +1,8 @@
-"""Opens the web chat: `python app.py` (the same as `qa serve`)."""
+"""Opens the web chat: `python app.py` is `qa serve` (same options: --host, --port)."""
 
-from qa.web import main
+import sys
+
+from qa.cli import main
 
 if __name__ == "__main__":
-    main()
+    main(["serve", *sys.argv[1:]], prog_name="app.py")

@@ -197,8 +197,8 @@ def search(question: str, k: int, retriever: str | None, **overrides) -> None:
         click.echo(f"   {hit.chunk.text[:160]}")
 
 
-def main() -> None:
-    cli(prog_name="qa")
+def main(args: list[str] | None = None, prog_name: str = "qa") -> None:
+    cli(args=args, prog_name=prog_name)
 
 
 from .bench import bench_command  # noqa: E402

@@ -19,7 +19,6 @@ import json
 import logging
 import os
 import re
-import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -774,14 +773,3 @@ def serve_command(host: str | None, port: int | None) -> None:
                                  show_error=False, footer_links=[], quiet=True,
                                  max_file_size=MAX_UPLOAD_SIZE)
 
-
-def main() -> None:
-    """`python app.py`: the same as `qa serve`."""
-    logging.basicConfig(level=logging.INFO, format="qa: %(message)s", stream=sys.stderr)
-    for noisy in ("httpx", "sentence_transformers", "transformers", "bm25s", "urllib3", "faiss"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    try:
-        serve_command.main(prog_name="app.py")
-    except QAError as exc:
-        click.echo(f"Erreur : {exc}", err=True)
-        sys.exit(1)

@@ -373,4 +373,4 @@ def test_serve_reports_package_errors_on_one_line(monkeypatch):
 
 def test_app_py_is_a_thin_launcher():
     source = (ROOT / "app.py").read_text(encoding="utf-8")
-    assert "from qa.web import main" in source and 'if __name__ == "__main__":' in source
+    assert "from qa.cli import main" in source and 'if __name__ == "__main__":' in source
