@@ -24,7 +24,6 @@ import random
 import re
 import resource
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -49,6 +48,12 @@ log = logging.getLogger(__name__)
 DEFAULT_WORK_DIR = Path("bench-results")
 # Recall@10 needs ten passages whatever `k` the answers use.
 RECALL_DEPTH = 10
+# Questions are embedded this many at a time: on two CPU cores a batch embeds a
+# question several times faster than a call per question.
+QUERY_BATCH = 64
+# Questions (the first of the run) also asked exactly as `qa.answer()` asks them,
+# embedding included, to time the full call.
+DEFAULT_LATENCY_SAMPLE = 200
 _ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -124,15 +129,15 @@ def load_jsonl(path: Path, raw: str) -> Dataset:
 
 def _jsonl_question(row: object, path: Path, number: int) -> Question:
     where = f"{path}:{number}"
-    if not isinstance(row, dict) or not isinstance(row.get("question"), str):
-        raise DatasetError(f'{where} : attendu un objet avec un champ "question" (texte).')
+    if not isinstance(row, dict) or not str(row.get("question") or "").strip():
+        raise DatasetError(f'{where} : attendu un objet avec un champ "question" non vide.')
     answers = row.get("answers") or []
     if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
         raise DatasetError(f'{where} : "answers" doit être une liste de textes.')
     evidence = row.get("evidence")
     return Question(
         id=str(row.get("id") or f"{path.stem}-{number}"),
-        question=row["question"],
+        question=str(row["question"]),
         answers=tuple(answers),
         answerable=bool(row.get("answerable", bool(answers))),
         evidence=evidence if isinstance(evidence, str) and evidence.strip() else None,
@@ -336,22 +341,43 @@ def gold_in_index(q: Question, chunks: Sequence[Chunk]) -> bool:
 # ===================================================================== asking
 
 
-def embed_question(assistant: Assistant, question: str) -> tuple[str, np.ndarray, float]:
-    """The cleaned question, its query vector and the ms it took, as `Assistant.answer`
-    computes them (one question per call, so the vector is the very same)."""
-    cleaned = clean_question(question, assistant.settings.max_question_chars)
-    started = time.perf_counter()
-    vector = assistant.embedder.encode([cleaned], "query")[0]
-    return cleaned, vector, (time.perf_counter() - started) * 1000
+def embed_questions(assistant: Assistant, questions: Sequence[Question],
+                    ) -> tuple[list[str], np.ndarray]:
+    """The cleaned questions and their query vectors, embedded in one batch.
+
+    The same cleaning, model and prompt as `Assistant.answer`; padding inside a batch
+    moves a vector by about 1e-7 (float32 rounding), which leaves answers unchanged:
+    each run checks it on its latency sample (`vector_mismatch`).
+    """
+    cleaned = [clean_question(q.question, assistant.settings.max_question_chars)
+               for q in questions]
+    return cleaned, assistant.embedder.encode(cleaned, "query")
 
 
-def with_encode_time(answer: Answer, encode_ms: float) -> Answer:
-    """The answer with the question's embedding time counted in its retrieve stage,
-    where `Assistant.answer` counts it when it embeds the question itself."""
-    timings = dict(answer.timings)
-    timings["retrieve_ms"] = timings["retrieve_ms"] + encode_ms
-    timings["total_ms"] = timings["total_ms"] + encode_ms
-    return replace(answer, timings=timings)
+def answer_key(answer: Answer) -> tuple:
+    """What two answers to one question must share to count as the same answer."""
+    return (answer.text, answer.answered, answer.citations,
+            tuple((p.article_id, p.start, p.end) for p in answer.passages))
+
+
+@dataclass(frozen=True)
+class Timing:
+    """The stage times of one `answer()` call as `qa.answer()` makes it."""
+
+    retrieve_ms: float
+    answer_ms: float
+    total_ms: float
+    same_answer: bool
+
+
+def timed_answer(assistant: Assistant, q: Question, retriever: str, k: int | None,
+                 shared: Answer) -> Timing:
+    """Ask again with no precomputed vector, the question embedded alone as
+    `qa.answer()` does, and time it; `shared` is the answer from the batch vector."""
+    plain = assistant.answer(q.question, k=k, retriever=retriever)
+    t = plain.timings
+    return Timing(t["retrieve_ms"], t["answer_ms"], t["total_ms"],
+                  answer_key(plain) == answer_key(shared))
 
 
 def ranking(assistant: Assistant, question: str, vector: np.ndarray, retriever: str) -> list[Hit]:
@@ -377,9 +403,6 @@ class Outcome:
     contains: bool
     citations: tuple[bool, ...]
     supports: tuple[bool, ...]
-    retrieve_ms: float
-    answer_ms: float
-    total_ms: float
     prefix_agrees: bool
 
 
@@ -399,9 +422,6 @@ def score(q: Question, answer: Answer, ranked: Sequence[Hit]) -> Outcome:
         contains=answerable and m.contains_answer(prediction, q.answers),
         citations=tuple(citation_correct(q, c) for c in answer.citations),
         supports=tuple(citation_supports(q, c) for c in answer.citations),
-        retrieve_ms=answer.timings["retrieve_ms"],
-        answer_ms=answer.timings["answer_ms"],
-        total_ms=answer.timings["total_ms"],
         # Only meaningful when k <= RECALL_DEPTH: then the answer's passages must be
         # the head of the recall ranking.
         prefix_agrees=len(shown) > RECALL_DEPTH or shown == prefix,
@@ -441,6 +461,7 @@ class BenchOptions:
     seed: int | None = None
     work_dir: Path = DEFAULT_WORK_DIR
     progress: bool = False
+    latency_sample: int = DEFAULT_LATENCY_SAMPLE
 
 
 @dataclass(frozen=True)
@@ -495,23 +516,44 @@ def prepare(dataset: Dataset, settings: Settings, options: BenchOptions, assista
     return opened, info, settings
 
 
+@dataclass(frozen=True)
+class Asked:
+    """One question asked with one retriever: its scores, and its timing when sampled."""
+
+    retriever: str
+    outcome: Outcome
+    timing: Timing | None
+    failure: dict | None
+
+
+def ask_one(assistant: Assistant, q: Question, text: str, vector: np.ndarray,
+            sampled: bool, options: BenchOptions) -> list[Asked]:
+    """Ask one question with every retriever, reusing its vector."""
+    asked = []
+    for retriever in options.retrievers:
+        answer = assistant.answer(text, k=options.k, retriever=retriever, query_vector=vector)
+        outcome = score(q, answer, ranking(assistant, text, vector, retriever))
+        timing = timed_answer(assistant, q, retriever, options.k, answer) if sampled else None
+        kind = failure_kind(q, outcome)
+        failure = failure_row(q, retriever, answer, outcome, kind) if kind else None
+        asked.append(Asked(retriever, outcome, timing, failure))
+    return asked
+
+
 def ask_all(assistant: Assistant, questions: Sequence[Question], options: BenchOptions,
-            ) -> tuple[dict[str, list[Outcome]], list[dict]]:
-    """Ask every question with every retriever, embedding each question once."""
-    outcomes: dict[str, list[Outcome]] = {r: [] for r in options.retrievers}
-    failures: list[dict] = []
-    bar = tqdm(questions, desc="bench", unit="q", disable=not options.progress, file=sys.stderr)
-    for q in bar:
-        cleaned, vector, encode_ms = embed_question(assistant, q.question)
-        for retriever in options.retrievers:
-            answer = with_encode_time(assistant.answer(
-                cleaned, k=options.k, retriever=retriever, query_vector=vector), encode_ms)
-            outcome = score(q, answer, ranking(assistant, cleaned, vector, retriever))
-            outcomes[retriever].append(outcome)
-            kind = failure_kind(q, outcome)
-            if kind:
-                failures.append(failure_row(q, retriever, answer, outcome, kind))
-    return outcomes, failures
+            ) -> list[Asked]:
+    """Ask every question with every retriever, embedding the questions in batches."""
+    asked: list[Asked] = []
+    with tqdm(total=len(questions), desc="bench", unit="q", disable=not options.progress,
+              file=sys.stderr) as bar:
+        for first in range(0, len(questions), QUERY_BATCH):
+            block = questions[first:first + QUERY_BATCH]
+            texts, vectors = embed_questions(assistant, block)
+            for offset, (q, text, vector) in enumerate(zip(block, texts, vectors, strict=True)):
+                sampled = first + offset < options.latency_sample
+                asked += ask_one(assistant, q, text, vector, sampled, options)
+                bar.update(1)
+    return asked
 
 
 def run_bench(dataset_path: Path, settings: Settings, options: BenchOptions, *,
@@ -522,12 +564,13 @@ def run_bench(dataset_path: Path, settings: Settings, options: BenchOptions, *,
     questions = select(dataset.questions, options.limit, options.seed)
     if dataset.format == "squad":
         questions = map_spans(questions, assistant.index.articles)
-    outcomes, failures = ask_all(assistant, questions, options)
+    asked = ask_all(assistant, questions, options)
     extra = dataset_counts(questions, assistant.index.chunks) | {"skipped": dataset.skipped}
-    runs = [run_report(r, outcomes[r], info, extra) for r in options.retrievers]
+    runs = [run_report(r, [a for a in asked if a.retriever == r], info, extra)
+            for r in options.retrievers]
     report = {"settings": settings_report(settings, options, dataset, assistant),
               "index": index_report(info), "runs": runs}
-    return BenchResult(report, tuple(failures))
+    return BenchResult(report, tuple(a.failure for a in asked if a.failure))
 
 
 # ===================================================================== figures
@@ -574,12 +617,12 @@ def quality_figures(outcomes: Sequence[Outcome]) -> dict[str, m.Figure]:
     }
 
 
-def speed_figures(outcomes: Sequence[Outcome], info: IndexInfo) -> dict[str, m.Figure]:
-    n = len(outcomes)
+def speed_figures(timings: Sequence[Timing], info: IndexInfo) -> dict[str, m.Figure]:
+    n = len(timings)
     figures: dict[str, m.Figure] = {}
-    for stage, values in (("latency", [o.total_ms for o in outcomes]),
-                          ("retrieve", [o.retrieve_ms for o in outcomes]),
-                          ("answer", [o.answer_ms for o in outcomes])):
+    for stage, values in (("latency", [t.total_ms for t in timings]),
+                          ("retrieve", [t.retrieve_ms for t in timings]),
+                          ("answer", [t.answer_ms for t in timings])):
         for name, q in (("p50", 50), ("p95", 95), ("max", 100)):
             figures[f"{stage}_{name}_ms"] = m.Figure(m.percentile(values, q), n)
     chunks = int(info.counts.get("chunks", 0))
@@ -590,15 +633,18 @@ def speed_figures(outcomes: Sequence[Outcome], info: IndexInfo) -> dict[str, m.F
     return figures
 
 
-def run_report(retriever: str, outcomes: Sequence[Outcome], info: IndexInfo,
+def run_report(retriever: str, asked: Sequence[Asked], info: IndexInfo,
                extra: dict[str, int]) -> dict:
     """One entry of "runs": metric values, and their n under the same names in counts."""
-    figures = quality_figures(outcomes) | speed_figures(outcomes, info)
+    outcomes = [a.outcome for a in asked]
+    timings = [a.timing for a in asked if a.timing is not None]
+    figures = quality_figures(outcomes) | speed_figures(timings, info)
     metrics = {name: None if f.value is None or f.n == 0 else round(f.value, 4)
                for name, f in figures.items()}
     counts = {name: f.n for name, f in figures.items()} | extra | {
         "answered": sum(o.answered for o in outcomes),
         "prefix_mismatch": sum(not o.prefix_agrees for o in outcomes),
+        "vector_mismatch": sum(not t.same_answer for t in timings),
     }
     return {"retriever": retriever, "n": len(outcomes), "metrics": metrics, "counts": counts}
 
@@ -766,19 +812,24 @@ def write_outputs(result: BenchResult, json_path: Path | None, markdown_path: Pa
               help="Écrire le rapport Markdown ici.")
 @click.option("--failures", "failures_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Écrire les échecs (JSON Lines) ici.")
+@click.option("--latency-sample", type=click.IntRange(min=0), default=DEFAULT_LATENCY_SAMPLE,
+              show_default=True,
+              help="Questions chronométrées comme qa.answer() (plongement compris).")
 @click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path),
               default=DEFAULT_WORK_DIR, show_default=True,
               help="Dossier des corpus et index des jeux SQuAD.")
 def bench_command(dataset: Path, limit: int | None, seed: int | None, k: int | None,
                   retrievers: tuple[str, ...], json_path: Path | None,
-                  markdown_path: Path | None, failures_path: Path | None, work_dir: Path) -> None:
+                  markdown_path: Path | None, failures_path: Path | None, latency_sample: int,
+                  work_dir: Path) -> None:
     """Évaluer l'assistant sur DATASET (JSON Lines comme evals/, ou SQuAD/PIAF/FQuAD)."""
     try:
         settings = Settings.from_env()
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     options = BenchOptions(retrievers=tuple(dict.fromkeys(retrievers)) or (settings.retriever,),
-                           k=k, limit=limit, seed=seed, work_dir=work_dir, progress=True)
+                           k=k, limit=limit, seed=seed, work_dir=work_dir, progress=True,
+                           latency_sample=latency_sample)
     result = run_bench(dataset, settings, options)
     click.echo(format_table(result.report))
     write_outputs(result, json_path, markdown_path, failures_path)

@@ -88,6 +88,8 @@ def test_duplicate_ids_are_refused():
         store.add(np.array([1, 1]), _clustered(2, seed=6))
     with pytest.raises(ValueError):
         store.add(_ids(1, start=50), np.zeros((1, DIM + 1), np.float32))
+    with pytest.raises(ValueError):
+        store.add(np.array([-3]), _clustered(1, seed=7))
     assert store.ntotal == 10
 
 
@@ -143,3 +145,31 @@ def test_shrinking_far_below_the_limit_goes_back_to_exact(small_limit):
     assert (store.ids() == np.sort(ids[1600:])).all()
     _, found = store.search(vectors[1600:1700], 1)
     assert (found[:, 0] == ids[1600:1700]).all()
+
+
+def test_convert_works_on_a_tiny_store():
+    vectors, ids = _clustered(5), _ids(5)
+    store = VectorStore.create(DIM)
+    store.add(ids, vectors)
+    store.convert()
+    assert store.kind == IVF and store.nlist <= 5
+    assert (store.search(vectors, 1)[1][:, 0] == ids).all()
+
+
+def test_single_queries_leave_the_thread_setting_alone():
+    import faiss
+
+    before = faiss.omp_get_max_threads()
+    store = VectorStore.create(DIM)
+    store.add(_ids(10), _clustered(10))
+    store.search(_clustered(1), 3)
+    assert faiss.omp_get_max_threads() == before
+
+
+def test_duplicate_chunks_do_not_inflate_nprobe(small_limit):
+    # Boilerplate repeated across articles: equal scores, any copy is a right answer.
+    vectors = _clustered(2500, seed=8)
+    vectors[:400] = vectors[0]
+    store = VectorStore.create(DIM)
+    store.add(_ids(2500), vectors)
+    assert store.kind == IVF and store.nprobe < store.nlist // 2
