@@ -24,6 +24,7 @@ import random
 import re
 import resource
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -51,8 +52,8 @@ RECALL_DEPTH = 10
 # Questions are embedded this many at a time: on two CPU cores a batch embeds a
 # question several times faster than a call per question.
 QUERY_BATCH = 64
-# Questions (the first of the run) also asked exactly as `qa.answer()` asks them,
-# embedding included, to time the full call.
+# Questions (the first of the run) also embedded alone, as `qa.answer()` embeds them,
+# to time the full call.
 DEFAULT_LATENCY_SAMPLE = 200
 _ROOT = Path(__file__).resolve().parents[1]
 
@@ -370,14 +371,27 @@ class Timing:
     same_answer: bool
 
 
-def timed_answer(assistant: Assistant, q: Question, retriever: str, k: int | None,
-                 shared: Answer) -> Timing:
-    """Ask again with no precomputed vector, the question embedded alone as
-    `qa.answer()` does, and time it; `shared` is the answer from the batch vector."""
-    plain = assistant.answer(q.question, k=k, retriever=retriever)
-    t = plain.timings
-    return Timing(t["retrieve_ms"], t["answer_ms"], t["total_ms"],
-                  answer_key(plain) == answer_key(shared))
+def embed_alone(assistant: Assistant, text: str) -> tuple[np.ndarray, float]:
+    """The vector `Assistant.answer` computes for a cleaned question, and its time in ms."""
+    started = time.perf_counter()
+    vector = assistant.embedder.encode([text], "query")[0]
+    return vector, (time.perf_counter() - started) * 1000
+
+
+def timed_answers(assistant: Assistant, text: str, shared: dict[str, Answer],
+                  k: int | None) -> dict[str, Timing]:
+    """Each retriever's answer as `qa.answer()` computes it, the question embedded alone
+    (once for all retrievers, its time counted in each retrieve stage), timed; and
+    whether it is the answer from the batch vector."""
+    vector, encode_ms = embed_alone(assistant, text)
+    timings = {}
+    for retriever, answer in shared.items():
+        plain = assistant.answer(text, k=k, retriever=retriever, query_vector=vector)
+        t = plain.timings
+        timings[retriever] = Timing(t["retrieve_ms"] + encode_ms, t["answer_ms"],
+                                    t["total_ms"] + encode_ms,
+                                    answer_key(plain) == answer_key(answer))
+    return timings
 
 
 def ranking(assistant: Assistant, question: str, vector: np.ndarray, retriever: str) -> list[Hit]:
@@ -500,13 +514,21 @@ def _index_info(assistant: Assistant) -> IndexInfo:
     return IndexInfo(False, manifest.get("build_seconds"), None, dict(manifest.get("counts", {})))
 
 
+def index_folder_name(settings: Settings) -> str:
+    """One index folder per model and chunking, so that runs comparing them each keep
+    their index instead of rebuilding one folder in turn."""
+    shape = json.dumps(settings.index_shape(), sort_keys=True)
+    return "index-" + hashlib.sha256(shape.encode()).hexdigest()[:8]
+
+
 def prepare(dataset: Dataset, settings: Settings, options: BenchOptions, assistant=None,
             embedder=None) -> tuple[Assistant, IndexInfo, Settings]:
     """The assistant to ask: the given one or the configured corpus for JSON Lines, the
     dataset's own corpus and index for SQuAD."""
     if dataset.format == "squad":
         folder = write_squad_corpus(dataset, options.work_dir)
-        settings = replace(settings, corpus_dir=folder / "corpus", index_dir=folder / "index")
+        settings = replace(settings, corpus_dir=folder / "corpus",
+                           index_dir=folder / index_folder_name(settings))
         embedder = embedder or (assistant.embedder if assistant else None)
         opened, info = open_assistant(settings, embedder, options.progress)
         return opened, info, settings
@@ -529,21 +551,32 @@ class Asked:
 def ask_one(assistant: Assistant, q: Question, text: str, vector: np.ndarray,
             sampled: bool, options: BenchOptions) -> list[Asked]:
     """Ask one question with every retriever, reusing its vector."""
+    answers = {r: assistant.answer(text, k=options.k, retriever=r, query_vector=vector)
+               for r in options.retrievers}
+    timings = timed_answers(assistant, text, answers, options.k) if sampled else {}
     asked = []
-    for retriever in options.retrievers:
-        answer = assistant.answer(text, k=options.k, retriever=retriever, query_vector=vector)
+    for retriever, answer in answers.items():
         outcome = score(q, answer, ranking(assistant, text, vector, retriever))
-        timing = timed_answer(assistant, q, retriever, options.k, answer) if sampled else None
         kind = failure_kind(q, outcome)
         failure = failure_row(q, retriever, answer, outcome, kind) if kind else None
-        asked.append(Asked(retriever, outcome, timing, failure))
+        asked.append(Asked(retriever, outcome, timings.get(retriever), failure))
     return asked
+
+
+def warm_up(assistant: Assistant, q: Question, calls: int = 3) -> None:
+    """Untimed calls first: a process's first embeddings pay one-off initialisation
+    (hundreds of ms each) that no later question pays."""
+    text = clean_question(q.question, assistant.settings.max_question_chars)
+    for _ in range(calls):
+        embed_alone(assistant, text)
 
 
 def ask_all(assistant: Assistant, questions: Sequence[Question], options: BenchOptions,
             ) -> list[Asked]:
     """Ask every question with every retriever, embedding the questions in batches."""
     asked: list[Asked] = []
+    if options.latency_sample and questions:
+        warm_up(assistant, questions[0])
     with tqdm(total=len(questions), desc="bench", unit="q", disable=not options.progress,
               file=sys.stderr) as bar:
         for first in range(0, len(questions), QUERY_BATCH):

@@ -47,7 +47,7 @@ from .vector_store import VectorStore
 
 log = logging.getLogger(__name__)
 
-FORMAT = "qa-index/2"
+FORMAT = "qa-index/3"
 _CURRENT = "current"
 _LOCK_WAIT_SECONDS = 60.0
 
@@ -325,7 +325,11 @@ def _add_articles(parts: _Parts, articles: list[Article], hashes: dict[str, str]
     parts.hashes.update({a.id: hashes[a.id] for a in articles})
     parts.chunks += chunks
     parts.rows += rows
-    parts.tokens += frtext.bm25_tokenize(c.text for c in chunks)
+    # BM25 sees the title with every chunk of its article: a passage deep in an article
+    # often never names its subject, and questions do (PIAF BM25 recall@1 0.682 → 0.704).
+    # The dense side does better without it (0.651 → 0.647 with it).
+    titles = {a.id: a.title for a in articles}
+    parts.tokens += frtext.bm25_tokenize(f"{titles[c.article_id]} {c.text}" for c in chunks)
     parts.spans += spans
     parts.sentence_vectors.append(sentence_vectors.astype(np.float16))
     parts.next_row += len(chunks)

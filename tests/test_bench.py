@@ -246,7 +246,8 @@ def test_squad_file_end_to_end(tmp_path, settings_for_tests, embedder):
     assert corpus_dir.parent.name.startswith("mini-squad-")
     lines = (corpus_dir / "contexts.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(lines) == 3
-    assert (corpus_dir.parent / "index" / "current").exists()
+    assert Path(report["settings"]["index_dir"]).parent == corpus_dir.parent
+    assert (Path(report["settings"]["index_dir"]) / "current").exists()
     assert report["index"]["built_now"] is True
     # Three contexts, fewer chunks than RECALL_DEPTH: recall@10 checks the gold spans.
     assert report["index"]["counts"]["chunks"] < RECALL_DEPTH
