@@ -47,7 +47,7 @@ from .vector_store import VectorStore
 
 log = logging.getLogger(__name__)
 
-FORMAT = "qa-index/3"
+FORMAT = "qa-index/4"
 _CURRENT = "current"
 _LOCK_WAIT_SECONDS = 60.0
 

@@ -31,7 +31,7 @@ def test_saved_index_is_plain_files(assistant):
             "sentences.npy", "dense.faiss", "bm25", "bm25_tokens.jsonl"} <= names
     assert not list(folder.rglob("*.pkl")) and not list(folder.rglob("*.pickle"))
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert manifest["format"] == "qa-index/3"
+    assert manifest["format"] == "qa-index/4"
     assert manifest["embedding"]["fingerprint"].startswith("sha256:")
     assert manifest["counts"]["articles"] == 3
     assert manifest["counts"]["chunks"] == assistant.index.store.ntotal

@@ -68,6 +68,8 @@ def page(browser, app_url):
     """A fresh session on the app; fails the test if the page asks anything of another host."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="fr-FR")
     page = context.new_page()
+    # A shared 2-core machine can be slow: generous waits, never a timing assertion.
+    page.set_default_timeout(90_000)
     outside: list[str] = []
     page.on("request", lambda request: outside.append(request.url)
             if urlparse(request.url).hostname not in ("127.0.0.1", "localhost")

@@ -251,6 +251,8 @@ def test_upload_in_the_browser_then_ask_about_it(upload_url, tmp_path):
         browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 1400, "height": 1200}, locale="fr-FR")
         page = context.new_page()
+        # A shared 2-core machine can be slow: generous waits, never a timing assertion.
+        page.set_default_timeout(90_000)
         outside: list[str] = []
         page.on("request", lambda request: outside.append(request.url)
                 if urlparse(request.url).hostname not in ("127.0.0.1", "localhost")
@@ -261,7 +263,7 @@ def test_upload_in_the_browser_then_ask_about_it(upload_url, tmp_path):
 
         page.get_by_text("Ajouter des articles").click()
         page.locator("#qa-upload-files input[type=file]").set_input_files(str(path))
-        page.locator("#qa-upload-files", has_text="cannes.txt").wait_for()
+        page.locator("#qa-upload-files", has_text="cannes.txt").wait_for(timeout=120_000)
         page.evaluate(_WATCH_PROGRESS)
         page.locator("#qa-upload-index").click()
         done = page.locator("#qa-upload-status .qa-upload-done")
