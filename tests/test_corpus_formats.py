@@ -10,6 +10,8 @@ import pytest
 
 from qa.corpus import READERS, CorpusFileError, _dehyphenate, load_corpus, read_articles
 
+from .test_corpus import _write
+
 # --------------------------------------------------------------------------- HTML
 
 TITLE = "Le gouvernement engage une procédure de suspension de Shein"
@@ -59,16 +61,6 @@ EMPTY_PAGE = """<!DOCTYPE html>
 <body><nav><a href="/">Accueil</a> <a href="/politique">Politique</a></nav>
 <footer>© 2025 Le Quotidien — Mentions légales</footer></body></html>
 """
-
-
-def _write(folder: Path, name: str, content: str | bytes) -> Path:
-    path = folder / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    else:
-        path.write_text(content, encoding="utf-8")
-    return path
 
 
 @pytest.fixture

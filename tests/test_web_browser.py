@@ -8,20 +8,17 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import socket
 import statistics
 import time
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
+
+from .web_support import CHROMIUM_ARGS, chromium_path, new_page, served
 
 pytestmark = pytest.mark.browser
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 GROK_TITLE = "La justice enquête sur les deepfakes sexuels générés par Grok sur X"
 PENALTY = re.compile(r"deux ans d.emprisonnement et 60[\s\u00a0\u202f]?000 euros d.amende")
 INJECTION = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=1</script>'
@@ -29,33 +26,15 @@ ANSWER_TIMEOUT_MS = 30_000
 REPLIES = ".qa-answer, .qa-notice"
 
 
-def _chromium() -> str:
-    path = shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(path).exists():
-        pytest.skip("Chromium introuvable (/usr/bin/chromium) : `make browser-deps` l'installe.")
-    return path
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def app_url(assistant):
-    from qa.web import create_app
-
-    demo = create_app(assistant)
-    port = _free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    yield f"http://127.0.0.1:{port}/"
-    demo.close()
+    with served(assistant) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser():
-    executable = _chromium()
+    executable = chromium_path()
     sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright n'est pas installé")
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
@@ -66,18 +45,11 @@ def browser():
 @pytest.fixture
 def page(browser, app_url):
     """A fresh session on the app; fails the test if the page asks anything of another host."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="fr-FR")
-    page = context.new_page()
-    # A shared 2-core machine can be slow: generous waits, never a timing assertion.
-    page.set_default_timeout(90_000)
-    outside: list[str] = []
-    page.on("request", lambda request: outside.append(request.url)
-            if urlparse(request.url).hostname not in ("127.0.0.1", "localhost")
-            and not request.url.startswith(("data:", "blob:")) else None)
+    page, outside = new_page(browser)
     page.goto(app_url)
     page.wait_for_selector("#qa-input textarea")
     yield page
-    context.close()
+    page.context.close()
     assert outside == [], f"requests outside the machine: {outside}"
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -11,6 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from qa.web import esc
+
+from .web_support import served
 
 # question → (a phrase its answer must quote, the article its first source must come from)
 EXPECTED = {
@@ -34,21 +35,10 @@ EXPECTED = {
 SESSIONS = len(EXPECTED)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def app_url(assistant):
-    from qa.web import create_app
-
-    demo = create_app(assistant)
-    port = _free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    yield f"http://127.0.0.1:{port}/"
-    demo.close()
+    with served(assistant) as url:
+        yield url
 
 
 def _text(message: dict) -> str:

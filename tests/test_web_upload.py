@@ -14,7 +14,6 @@ import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
-from urllib.parse import urlparse
 
 import pytest
 
@@ -24,7 +23,8 @@ from qa.index import load_or_build
 from qa.schema import Article
 from qa.web import NO_FILE_HINT, UPLOAD_ERROR_MESSAGE, add_articles, esc, respond
 
-from .test_web_browser import ARTIFACTS, CHROMIUM_ARGS, _chromium, _free_port, ask, last_reply
+from .test_web_browser import ARTIFACTS, ask, last_reply
+from .web_support import CHROMIUM_ARGS, chromium_path, free_port, new_page, served
 
 CANNES_TITLE = "Palme d'or à Cannes"
 CANNES = (f"{CANNES_TITLE}\n\nLe jury du festival de Cannes a attribué samedi la Palme d'or "
@@ -203,7 +203,7 @@ def test_readers_are_answered_while_an_upload_is_indexed(live, tmp_path):
     slow = SlowPassages(live.embedder, delay=4.0)
     live.embedder = slow
     demo = web.create_app(live)
-    port = _free_port()
+    port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     try:
         url = f"http://127.0.0.1:{port}/"
@@ -226,11 +226,8 @@ def test_readers_are_answered_while_an_upload_is_indexed(live, tmp_path):
 
 @pytest.fixture
 def upload_url(live):
-    demo = web.create_app(live)
-    port = _free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    yield f"http://127.0.0.1:{port}/"
-    demo.close()
+    with served(live) as url:
+        yield url
 
 
 # Records, from before the click, whether the indexing message ever showed up.
@@ -244,19 +241,12 @@ _WATCH_PROGRESS = """() => {
 
 @pytest.mark.browser
 def test_upload_in_the_browser_then_ask_about_it(upload_url, tmp_path):
-    executable = _chromium()
+    executable = chromium_path()
     sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright n'est pas installé")
     path = _uploaded(tmp_path, "cannes.txt", CANNES)
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1400, "height": 1200}, locale="fr-FR")
-        page = context.new_page()
-        # A shared 2-core machine can be slow: generous waits, never a timing assertion.
-        page.set_default_timeout(90_000)
-        outside: list[str] = []
-        page.on("request", lambda request: outside.append(request.url)
-                if urlparse(request.url).hostname not in ("127.0.0.1", "localhost")
-                and not request.url.startswith(("data:", "blob:")) else None)
+        page, outside = new_page(browser, height=1200)
         page.goto(upload_url)
         page.wait_for_selector("#qa-input textarea")
         assert "3 articles" in page.locator("#qa-header .qa-summary").inner_text()
@@ -280,6 +270,6 @@ def test_upload_in_the_browser_then_ask_about_it(upload_url, tmp_path):
         assert CANNES_TITLE in page.locator("#qa-sources .qa-card h3").all_inner_texts()
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "upload.png"), full_page=True)
-        context.close()
+        page.context.close()
         browser.close()
     assert outside == [], f"requests outside the machine: {outside}"
