@@ -399,7 +399,8 @@ def _data_sets(_ctx, _param, value: str) -> list[str]:
               callback=_data_sets, help="Jeux synthétiques : mixed, clustered.")
 @click.option("--real/--no-real", default=True, show_default=True,
               help="Vérifier aussi le rappel sur de vrais vecteurs e5 (PIAF).")
-@click.option("--real-sentences", default=2000, show_default=True, type=click.IntRange(100))
+@click.option("--real-sentences", default=2000, show_default=True, type=click.IntRange(100),
+              help="Phrases PIAF à encoder pour le contrôle sur vrais vecteurs.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False, path_type=Path))

@@ -81,6 +81,8 @@ class VectorStore:
         import faiss
 
         index = faiss.read_index(str(path))
+        if not _is_flat(index) and not isinstance(index, faiss.IndexIVFScalarQuantizer):
+            raise ValueError(f"{path}: not a vector store index ({type(index).__name__})")
         return cls(index, _index_ids(index))
 
     def save(self, path: Path) -> None:

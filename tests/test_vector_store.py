@@ -173,3 +173,11 @@ def test_duplicate_chunks_do_not_inflate_nprobe(small_limit):
     store = VectorStore.create(DIM)
     store.add(_ids(2500), vectors)
     assert store.kind == IVF and store.nprobe < store.nlist // 2
+
+
+def test_loading_a_foreign_index_is_a_value_error(tmp_path):
+    import faiss
+
+    faiss.write_index(faiss.IndexFlatIP(DIM), str(tmp_path / "old.faiss"))
+    with pytest.raises(ValueError):
+        VectorStore.load(tmp_path / "old.faiss")
