@@ -54,7 +54,7 @@ RECALL_DEPTH = 10
 QUERY_BATCH = 64
 # Questions (the first of the run) also embedded alone, as `qa.answer()` embeds them,
 # to time the full call.
-DEFAULT_LATENCY_SAMPLE = 200
+DEFAULT_LATENCY_SAMPLE = 100
 _ROOT = Path(__file__).resolve().parents[1]
 
 
