@@ -38,6 +38,7 @@ from . import __version__
 from . import metrics as m
 from .answer import Assistant, clean_question
 from .config import Settings
+from .embeddings import load_embedder
 from .errors import QAError
 from .index import load_or_build
 from .retrieval import RETRIEVERS, search
@@ -497,10 +498,7 @@ class BenchResult:
 def open_assistant(settings: Settings, embedder=None, progress: bool = False,
                    ) -> tuple[Assistant, IndexInfo]:
     """An assistant over `settings.corpus_dir`, building its index only when needed."""
-    if embedder is None:
-        from .embeddings import load_embedder
-
-        embedder = load_embedder(settings)
+    embedder = embedder or load_embedder(settings)
     index, update = load_or_build(settings, embedder, progress)
     manifest = index.manifest
     return Assistant(settings, embedder, index), IndexInfo(
@@ -871,7 +869,7 @@ def bench_command(dataset: Path, limit: int | None, seed: int | None, k: int | N
 def main() -> None:
     """`python -m qa.bench`: the command alone, with the CLI's one-line errors."""
     logging.basicConfig(level=logging.INFO, format="qa: %(message)s", stream=sys.stderr)
-    for noisy in ("httpx", "sentence_transformers", "transformers", "bm25s", "urllib3"):
+    for noisy in ("httpx", "sentence_transformers", "transformers", "bm25s", "urllib3", "faiss"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         bench_command(prog_name="python -m qa.bench")

@@ -13,7 +13,7 @@ QA_DIR = ROOT / "qa"
 ORDER = [
     "schema", "errors", "config", "text", "corpus", "chunking", "model_conversion",
     "embeddings", "vector_store", "index", "updates", "retrieval", "answerers", "answer",
-    "conversation", "metrics", "bench", "scale_bench", "web", "cli",
+    "conversation", "metrics", "bench", "scale_bench", "update_bench", "web", "cli",
 ]
 
 

@@ -1,0 +1,107 @@
+"""End-to-end cost of an incremental update, apart from the embedding model.
+
+`python -m qa.update_bench --base 10000,100000 --add 1000` builds an index of short
+synthetic French articles through the real `index.update` (chunking, BM25, vector
+store, sentence spans, generation written and swapped), then adds `--add` more
+articles and times that update. The embedder is a stand-in that hashes texts to unit
+vectors, so the figures isolate the index's own work; the real model's cost is
+proportional to the new texts only, since unchanged articles are never re-embedded
+(`tests/test_updates.py` counts the encoded texts).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import click
+import numpy as np
+
+from .config import Settings
+from .corpus import load_corpus
+from .index import update
+
+_WORDS = (
+    "presse régionale enquête parquet plateforme ministre article tribunal réseau "
+    "social justice député amende suspension contenu numérique commission"
+).split()
+
+
+class HashEmbedder:
+    """Deterministic unit vectors from text hashes: no model, same interface."""
+
+    name = fingerprint = "hash-embedder"
+    dim = 384
+    max_tokens = 512
+
+    def encode(self, texts: list[str], kind: str, progress: bool = False) -> np.ndarray:
+        out = np.empty((len(texts), self.dim), np.float32)
+        for i, text in enumerate(texts):
+            digest = hashlib.blake2b(f"{kind}:{text}".encode(), digest_size=8).digest()
+            seed = int.from_bytes(digest)
+            out[i] = np.random.default_rng(seed).standard_normal(self.dim)
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split()) + 4
+
+
+def _article(i: int) -> dict:
+    rng = np.random.default_rng(i)
+    sentences = [
+        " ".join(rng.choice(_WORDS, 12)).capitalize() + f" numéro {i}-{s}." for s in range(9)
+    ]
+    return {"id": f"a{i}", "title": f"Article {i}", "text": " ".join(sentences)}
+
+
+def _write(path: Path, start: int, count: int) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        for i in range(start, start + count):
+            fh.write(json.dumps(_article(i), ensure_ascii=False) + "\n")
+
+
+def measure(base_articles: int, added: int, folder: Path) -> dict:
+    # 40-token chunks: each 9-sentence article gives 5 chunks.
+    settings = Settings(
+        corpus_dir=folder / "corpus", index_dir=folder / "index", chunk_tokens=40, chunk_overlap=0
+    )
+    settings.corpus_dir.mkdir(parents=True)
+    _write(settings.corpus_dir / "base.jsonl", 0, base_articles)
+    embedder = HashEmbedder()
+    started = time.perf_counter()
+    index, _ = update(settings, embedder, load_corpus(settings.corpus_dir))
+    build = time.perf_counter() - started
+    _write(settings.corpus_dir / "added.jsonl", base_articles, added)
+    started = time.perf_counter()
+    index, report = update(replace(settings), embedder, load_corpus(settings.corpus_dir))
+    return {
+        "base_chunks": index.n_chunks - report.embedded_chunks,
+        "base_build_s": round(build, 2),
+        "added_articles": len(report.added),
+        "added_chunks": report.embedded_chunks,
+        "update_s": round(time.perf_counter() - started, 2),
+        "store": index.store.kind,
+    }
+
+
+@click.command("update-bench")
+@click.option(
+    "--base",
+    default="2000,20000",
+    show_default=True,
+    help="Comma-separated sizes of the existing corpus, in articles (5 chunks each).",
+)
+@click.option("--add", "added", default=1000, show_default=True, help="Articles added.")
+def update_bench_command(base: str, added: int) -> None:
+    """Time adding ARTICLES to indexes of several sizes, model cost excluded."""
+    for size in (int(s) for s in base.split(",")):
+        with tempfile.TemporaryDirectory() as tmp:
+            click.echo(json.dumps(measure(size, added, Path(tmp))))
+
+
+if __name__ == "__main__":
+    update_bench_command()
