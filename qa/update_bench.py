@@ -25,10 +25,7 @@ from .config import Settings
 from .corpus import load_corpus
 from .index import update
 
-_WORDS = (
-    "presse régionale enquête parquet plateforme ministre article tribunal réseau "
-    "social justice député amende suspension contenu numérique commission"
-).split()
+_WORDS = ["presse", "régionale", "enquête", "parquet", "plateforme", "ministre", "article", "tribunal", "réseau", "social", "justice", "député", "amende", "suspension", "contenu", "numérique", "commission"]
 
 
 class HashEmbedder:
