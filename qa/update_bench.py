@@ -25,7 +25,11 @@ from .config import Settings
 from .corpus import load_corpus
 from .index import update
 
-_WORDS = ["presse", "régionale", "enquête", "parquet", "plateforme", "ministre", "article", "tribunal", "réseau", "social", "justice", "député", "amende", "suspension", "contenu", "numérique", "commission"]
+_WORDS = [
+    "presse", "régionale", "enquête", "parquet", "plateforme", "ministre", "article",
+    "tribunal", "réseau", "social", "justice", "député", "amende", "suspension", "contenu",
+    "numérique", "commission",
+]
 
 
 class HashEmbedder:
