@@ -140,7 +140,8 @@ class Assistant:
         """Answer `question` from the indexed articles, citing sentence by sentence.
 
         `query_vector`, the question's embedding, lets a batch evaluation embed its
-        questions at once; it must come from `self.embedder.encode([q], "query")`.
+        questions at once; it must come from `self.embedder.encode(..., "query")`
+        (batched vectors differ from single ones by float rounding only).
         """
         started = time.perf_counter()
         question = clean_question(question, self.settings.max_question_chars)
