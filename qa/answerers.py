@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -80,24 +79,30 @@ class ExtractiveAnswerer:
         self.index = index
         self.threshold = threshold
         self.max_citations = max_citations
-        self._stems = [
-            set(frtext.bm25_tokens(index.sentence_text(i)))
-            for i in range(len(index.sentence_spans))
-        ]
-        df = Counter(term for stems in self._stems for term in stems)
-        n = max(len(self._stems), 1)
-        # A question word the corpus never uses weighs most: it signals a topic the
-        # articles do not cover, which the refusal depends on.
-        self._idf = {term: math.log(1 + n / count) for term, count in df.items()}
-        self._unknown_idf = math.log(1 + n)
 
-    def coverage(self, question_stems: set[str], position: int) -> float:
-        """Share of the question's IDF mass that the sentence contains."""
-        if not question_stems:
-            return 0.0
-        weights = {t: self._idf.get(t, self._unknown_idf) for t in question_stems}
-        found = sum(w for t, w in weights.items() if t in self._stems[position])
-        return found / sum(weights.values())
+    def term_weights(self, question_stems: set[str]) -> dict[str, tuple[float, np.ndarray]]:
+        """IDF over the corpus's sentences, and the sentences using it, of each stem."""
+        terms = self.index.sentence_terms
+        n = max(terms.n_docs, 1)
+        weights = {}
+        for term in question_stems:
+            having = terms.documents_with(term)
+            # A question word the corpus never uses weighs most: it signals a topic the
+            # articles do not cover, which the refusal depends on.
+            weights[term] = (math.log(1 + n / max(len(having), 1)), having)
+        return weights
+
+    @staticmethod
+    def coverage(weights: dict[str, tuple[float, np.ndarray]], positions: list[int]
+                 ) -> np.ndarray:
+        """Share of the question's IDF mass that each sentence contains."""
+        found = np.zeros(len(positions))
+        total = sum(w for w, _ in weights.values())
+        if not total:
+            return found
+        for weight, having in weights.values():
+            found += weight * np.isin(positions, having)
+        return found / total
 
     def rank_sentences(
         self, question: str, hits: Sequence[Hit], query_vector: np.ndarray
@@ -110,13 +115,12 @@ class ExtractiveAnswerer:
             return []
         positions = list(first_rank)
         dense = self.index.sentence_vectors[positions] @ query_vector.astype(np.float32)
-        q_stems = set(frtext.bm25_tokens(question))
+        coverage = self.coverage(self.term_weights(set(frtext.bm25_tokens(question))), positions)
         # Answer-type cues: a sentence that states a number (or a cause) is a likelier
         # answer to a question that asks for one than a sentence restating the question.
         cues = self.cues(question)
         scored = []
-        for position, d in zip(positions, dense.tolist(), strict=True):
-            cov = self.coverage(q_stems, position)
+        for position, d, cov in zip(positions, dense.tolist(), coverage.tolist(), strict=True):
             score = d + _LEXICAL_WEIGHT * cov + _RANK_WEIGHT / (1 + first_rank[position])
             sentence = self.index.sentence_text(position)
             score += _ANSWER_TYPE_BONUS * sum(1 for p in cues if p.search(sentence))

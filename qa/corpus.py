@@ -609,6 +609,22 @@ def _corpus_files(corpus_dir: Path) -> list[Path]:
     return sorted(files, key=lambda p: p.relative_to(corpus_dir).as_posix())
 
 
+def corpus_file_hashes(corpus_dir: Path) -> dict[str, str]:
+    """sha256 of every file `load_corpus` would read, by path relative to the folder:
+    equal to `load_corpus(...).file_hashes` without parsing anything."""
+    hashes = {}
+    for path in _corpus_files(Path(corpus_dir)) if Path(corpus_dir).is_dir() else ():
+        try:
+            hashes[path.relative_to(corpus_dir).as_posix()] = file_hash(path.read_bytes())
+        except OSError:
+            continue
+    return hashes
+
+
+def file_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
 def load_corpus(corpus_dir: Path) -> CorpusLoad:
     """Every article of `corpus_dir` (recursively), with the problems met on the way.
 
@@ -632,7 +648,7 @@ def load_corpus(corpus_dir: Path) -> CorpusLoad:
         except OSError as exc:
             problems.append(CorpusProblem(display, None, f"lecture impossible ({exc.strerror})"))
             continue
-        hashes[path.relative_to(corpus_dir).as_posix()] = hashlib.sha256(data).hexdigest()
+        hashes[path.relative_to(corpus_dir).as_posix()] = file_hash(data)
         try:
             found, errors = _read(path, corpus_dir, data)
         except CorpusFileError as exc:

@@ -1,26 +1,27 @@
-"""Building, updating, saving and loading the index folder.
+"""The index folder: generations of segments, updated incrementally and atomically.
 
 Layout of `index/` (plain files, no pickle):
 
-    index/current -> gen-<time>-<id>/     symlink, swapped atomically after each update
-    index/gen-…/manifest.json             format, model + weights fingerprint, chunker
-                                          settings, sha256 of every corpus file, counts
-    index/gen-…/articles.jsonl            article metadata, clean text and content hash
-    index/gen-…/chunks.jsonl              chunk id, vector row id, article id, start, end
-    index/gen-…/bm25_tokens.jsonl         French stems of each chunk (reused by updates)
-    index/gen-…/sentences.jsonl + .npy    sentence spans and their embeddings (float16)
-    index/gen-…/dense.faiss               chunk vectors (see `vector_store`)
-    index/gen-…/bm25/                     bm25s index over the stems
+    index/current -> gen-<time>-<id>/   symlink, swapped atomically after each update
+    index/gen-…/manifest.json           format, model + weights fingerprint, chunker
+                                        settings, sha256 of every corpus file, counts,
+                                        the segments in use and the articles each one
+                                        no longer serves
+    index/gen-…/dense.faiss             chunk vectors of every live chunk (`vector_store`)
+    index/segments/seg-…/               articles, chunks, sentences, BM25 postings
+                                        (`segments`), shared by generations
 
-Updates are incremental: articles are compared by content hash, and only new or
-changed ones are chunked and embedded; removed ones leave the vectors, BM25 and
-metadata. Every update writes a new generation under a lock and only then repoints
-`current`, so a process killed at any moment leaves the old or the new state, and
-the next run finishes the job. Searching lives in `retrieval`.
+An update writes one segment with the new or changed articles (only those are
+chunked and embedded), marks removed and replaced articles as dead in their old
+segments, merges segments when `segments.merge_plan` says so, saves the vector
+store, and only then repoints `current`: a process killed at any moment leaves the
+old or the new state, and the next run finishes the job. Segments no generation
+uses any more are deleted after the swap. Searching lives in `retrieval`.
 """
 
 from __future__ import annotations
 
+import bisect
 import fcntl
 import hashlib
 import json
@@ -29,9 +30,11 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -39,57 +42,185 @@ import numpy as np
 from . import text as frtext
 from .chunking import chunk_articles
 from .config import Settings
-from .corpus import CorpusLoad, load_corpus
+from .corpus import CorpusLoad, corpus_file_hashes, load_corpus
 from .embeddings import Embedder
 from .errors import IndexLocked, IndexMismatch, IndexNotBuilt
+from .lexical import LexicalIndex, Postings
 from .schema import Article, Chunk
+from .segments import Segment, merge, merge_plan
 from .vector_store import VectorStore
 
 log = logging.getLogger(__name__)
 
-FORMAT = "qa-index/4"
+FORMAT = "qa-index/5"
 _CURRENT = "current"
+_SEGMENTS = "segments"
 _LOCK_WAIT_SECONDS = 60.0
+# Texts per call to the embedder: the granularity of progress reports.
+_ENCODE_BATCH = 256
+
+Progress = Callable[[int, int], object]  # (texts embedded so far, texts to embed)
+
+
+# ---------------------------------------------------------------- the loaded index
+
+
+class _Layout:
+    """One global numbering of the live items (chunks or sentences) of the segments."""
+
+    def __init__(self, live: list[np.ndarray], sizes: list[int]):
+        self.live = live  # per segment, the local numbers of its live items, ascending
+        self.offsets = np.cumsum([0] + [len(x) for x in live])
+        self.where = []  # per segment, the global position of each local item, -1 if dead
+        for offset, local, size in zip(self.offsets, live, sizes, strict=False):
+            where = np.full(size, -1, dtype=np.int64)
+            where[local] = np.arange(len(local)) + offset
+            self.where.append(where)
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def locate(self, position: int) -> tuple[int, int]:
+        """(segment, local number) of a global position."""
+        if not 0 <= position < len(self):
+            raise IndexError(position)
+        part = bisect.bisect_right(self.offsets, position) - 1
+        return part, int(self.live[part][position - self.offsets[part]])
+
+
+class _Table(Sequence):
+    """A read-only sequence that builds each item from its segment on access."""
+
+    def __init__(self, layout: _Layout, item: Callable[[int, int], object]):
+        self._layout, self._item = layout, item
+
+    def __len__(self) -> int:
+        return len(self._layout)
+
+    def __getitem__(self, position):
+        if isinstance(position, slice):
+            return [self[i] for i in range(*position.indices(len(self)))]
+        if position < 0:
+            position += len(self)
+        return self._item(*self._layout.locate(position))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # mutable-like: equal by content
+
+
+class _Rows:
+    """Sentence vectors of all segments, read by global sentence positions."""
+
+    def __init__(self, layout: _Layout, arrays: list[np.ndarray], dim: int):
+        self._layout, self._arrays, self.dim = layout, arrays, dim
+
+    def __len__(self) -> int:
+        return len(self._layout)
+
+    def __getitem__(self, positions) -> np.ndarray:
+        positions = np.atleast_1d(np.asarray(positions, dtype=np.int64))
+        out = np.empty((len(positions), self.dim), dtype=np.float32)
+        parts = np.searchsorted(self._layout.offsets, positions, side="right") - 1
+        for part in np.unique(parts):
+            mask = parts == part
+            local = self._layout.live[part][positions[mask] - self._layout.offsets[part]]
+            out[mask] = self._arrays[part][local]
+        return out
 
 
 @dataclass
 class Index:
-    """A loaded index: the state every search reads."""
+    """A loaded index: the state every search reads. Built from segments without
+    copying them; chunks and sentences are numbered globally over live items only."""
 
     path: Path
     manifest: dict
-    articles: dict[str, Article]
-    article_hashes: dict[str, str]
-    chunks: list[Chunk]
-    chunk_rows: np.ndarray  # the vector store's id of each chunk
+    segments: list[Segment]
+    dead: dict[str, frozenset[str]]
     store: VectorStore
-    bm25: object  # bm25s.BM25 over `chunks`, in the same order
-    sentence_spans: list[tuple[str, int, int]]
-    sentence_vectors: np.ndarray
-    _position_of_row: dict[int, int] = field(default_factory=dict, repr=False)
-    _by_article: dict[str, list[int]] = field(default_factory=dict, repr=False)
+    articles: dict[str, Article] = field(init=False)
+    chunks: Sequence[Chunk] = field(init=False)
+    sentence_spans: Sequence[tuple[str, int, int]] = field(init=False)
+    sentence_vectors: _Rows = field(init=False)
+    bm25: LexicalIndex = field(init=False)
+    sentence_terms: LexicalIndex = field(init=False)
 
     def __post_init__(self) -> None:
-        self._position_of_row = {int(r): i for i, r in enumerate(self.chunk_rows)}
-        for i, (article_id, _, _) in enumerate(self.sentence_spans):
-            self._by_article.setdefault(article_id, []).append(i)
+        self.articles, self._home = {}, {}
+        moved = self.manifest.get("moved_paths", {})
+        chunk_live, sentence_live = [], []
+        for part, segment in enumerate(self.segments):
+            alive = segment.alive(self.dead.get(segment.name, frozenset()))
+            for local in np.flatnonzero(alive):
+                article = segment.articles[local]
+                if article.id in moved:  # renamed file, same content: not re-embedded
+                    article = replace(article, path=moved[article.id])
+                self.articles[article.id] = article
+                self._home[article.id] = (part, int(local))
+            chunk_live.append(np.flatnonzero(alive[segment.chunk_article]))
+            sentence_live.append(np.flatnonzero(alive[segment.sentence_article]))
+        self._chunks = _Layout(chunk_live, [s.n_chunks for s in self.segments])
+        self._sentences = _Layout(sentence_live, [len(s.sentence_article) for s in self.segments])
+        self.chunks = _Table(self._chunks, lambda part, local: self.segments[part].chunk(local))
+        self.sentence_spans = _Table(self._sentences, self._span)
+        self.sentence_vectors = _Rows(self._sentences, [s.sentence_vectors for s in self.segments],
+                                      self.store.dim)
+        self.bm25 = LexicalIndex([(s.chunk_terms, w)
+                                  for s, w in zip(self.segments, self._chunks.where, strict=True)])
+        self.sentence_terms = LexicalIndex(
+            [(s.sentence_terms, w) for s, w in zip(self.segments, self._sentences.where,
+                                                   strict=True)])
+
+    def _span(self, part: int, local: int) -> tuple[str, int, int]:
+        segment = self.segments[part]
+        article = segment.articles[segment.sentence_article[local]]
+        return article.id, int(segment.sentence_start[local]), int(segment.sentence_end[local])
 
     @property
     def n_chunks(self) -> int:
         return len(self.chunks)
 
+    @property
+    def article_hashes(self) -> dict[str, str]:
+        """Content hash of every live article (what updates compare)."""
+        return {aid: self.segments[p].content_hashes[i] for aid, (p, i) in self._home.items()}
+
+    @property
+    def text_hashes(self) -> dict[str, str]:
+        """Article id of every live text hash (what deduplication compares)."""
+        return {self.segments[p].text_hashes[i]: aid for aid, (p, i) in self._home.items()}
+
+    @cached_property
+    def _row_lookup(self) -> tuple[np.ndarray, np.ndarray]:
+        rows = np.concatenate([s.chunk_rows[live] for s, live in
+                               zip(self.segments, self._chunks.live, strict=True)] or [[]])
+        order = np.argsort(rows, kind="stable")
+        return rows[order].astype(np.int64), order
+
     def chunk_position(self, row: int) -> int | None:
         """Position in `chunks` of the chunk stored under vector id `row`."""
-        return self._position_of_row.get(int(row))
+        rows, order = self._row_lookup
+        at = int(np.searchsorted(rows, row))
+        return int(order[at]) if at < len(rows) and rows[at] == row else None
+
+    def chunk_rows_of(self, article_id: str) -> np.ndarray:
+        """Vector ids of an article's chunks."""
+        part, local = self._home[article_id]
+        segment = self.segments[part]
+        return segment.chunk_rows[segment.chunk_article == local]
 
     def sentences_in(self, chunk: Chunk) -> list[int]:
         """Positions of the sentences that lie in `chunk` or overlap its edges."""
-        spans = self.sentence_spans
-        return [
-            i
-            for i in self._by_article.get(chunk.article_id, ())
-            if spans[i][1] < chunk.end and spans[i][2] > chunk.start
-        ]
+        part, local = self._home[chunk.article_id]
+        segment = self.segments[part]
+        lo, hi = np.searchsorted(segment.sentence_article, [local, local + 1])
+        overlap = ((segment.sentence_start[lo:hi] < chunk.end)
+                   & (segment.sentence_end[lo:hi] > chunk.start))
+        return self._sentences.where[part][lo:hi][overlap].tolist()
 
     def sentence_text(self, position: int) -> str:
         article_id, start, end = self.sentence_spans[position]
@@ -191,21 +322,6 @@ def write_lock(index_dir: Path, wait: float = _LOCK_WAIT_SECONDS) -> Iterator[No
 # ---------------------------------------------------------------- updating
 
 
-@dataclass
-class _Parts:
-    """The pieces of an index generation while it is being assembled."""
-
-    articles: list[Article]
-    hashes: dict[str, str]
-    chunks: list[Chunk]
-    rows: list[int]
-    tokens: list[list[str]]
-    spans: list[tuple[str, int, int]]
-    sentence_vectors: list[np.ndarray]
-    store: VectorStore
-    next_row: int
-
-
 def deduplicate(articles: Iterable[Article], indexed: Iterable[str] = ()) -> tuple[
         list[Article], list[str]]:
     """Keep one article per distinct content, preferring one already `indexed`, then
@@ -218,51 +334,78 @@ def deduplicate(articles: Iterable[Article], indexed: Iterable[str] = ()) -> tup
         if first is article:
             kept.append(article)
         else:
-            dropped.append(f"{article.path or article.id} : même contenu que l'article "
-                           f"« {first.id} » ({first.path}) — ignoré")
+            dropped.append(duplicate_message(article, first.id, first.path))
     return kept, dropped
 
 
+def duplicate_message(article: Article, first_id: str, first_path: str) -> str:
+    return (f"{article.path or article.id} : même contenu que l'article « {first_id} » "
+            f"({first_path}) — ignoré")
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What an update must do: articles to (re)index, ids to drop, corpus file hashes."""
+
+    fresh: list[Article]
+    gone: list[str]
+    corpus_files: dict[str, str]
+    moved_paths: dict[str, str]
+    duplicates: list[str]
+
+
 def update(settings: Settings, embedder: Embedder, corpus: CorpusLoad, progress: bool = False,
-           rebuild: bool = False) -> tuple[Index, UpdateReport]:
-    """Bring the index in line with `corpus`, embedding only new or changed articles."""
-    started = time.perf_counter()
-    index_dir = Path(settings.index_dir)
-    with write_lock(index_dir):
+           rebuild: bool = False, on_progress: Progress | None = None
+           ) -> tuple[Index, UpdateReport]:
+    """Bring the index in line with the whole of `corpus`, embedding only new or
+    changed articles (everything when `rebuild` or when the model or chunking changed)."""
+    with write_lock(Path(settings.index_dir)):
         old = None if rebuild else _load_updatable(settings, embedder)
         articles, duplicates = deduplicate(corpus.articles, old.articles if old else ())
         for message in duplicates:
             log.warning("%s", message)
-        wanted = {a.id: a for a in articles}
-        hashes = {a.id: article_hash(a) for a in articles}
-        parts = _kept_parts(old, wanted, hashes, embedder.dim)
-        kept_ids = {a.id for a in parts.articles}
-        fresh = [a for a in articles if a.id not in kept_ids]
-        embedded = _add_articles(parts, fresh, hashes, settings, embedder, progress)
-        old_ids = set(old.articles) if old else set()
-        report = UpdateReport(
-            added=tuple(a.id for a in fresh if a.id not in old_ids),
-            updated=tuple(a.id for a in fresh if a.id in old_ids),
-            removed=tuple(sorted(old_ids - set(wanted))),
-            unchanged=len(kept_ids), duplicates=tuple(duplicates), embedded_chunks=embedded,
-            rebuilt=old is None,
-        )
-        manifest = _compatibility(settings, embedder) | {
-            "corpus_files": dict(sorted(corpus.file_hashes.items())),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "counts": {"articles": len(parts.articles), "chunks": len(parts.chunks),
-                       "sentences": len(parts.spans)},
-            "vector_store": parts.store.kind,
-            "next_row": parts.next_row,
-            "last_update_seconds": round(time.perf_counter() - started, 3),
-        }
+        known = old.article_hashes if old else {}
+        fresh = [a for a in articles if known.get(a.id) != article_hash(a)]
+        wanted = {a.id for a in articles}
+        moved = {a.id: a.path for a in articles
+                 if a.id in known and old.articles[a.id].path != a.path} if old else {}
+        changes = Changes(fresh, sorted(set(known) - wanted), dict(sorted(
+            corpus.file_hashes.items())), moved, duplicates)
+        return _commit(settings, embedder, old, changes, progress, on_progress,
+                       [str(p) for p in corpus.problems])
+
+
+def apply_changes(settings: Settings, embedder: Embedder, add: Sequence[Article] = (),
+                  remove: Sequence[str] = (), files: dict[str, str | None] | None = None,
+                  progress: bool = False, on_progress: Progress | None = None
+                  ) -> tuple[Index, UpdateReport]:
+    """Index `add` and drop `remove` without reading the corpus folder: the work is
+    proportional to the change. `files` gives the new sha256 of the corpus files the
+    change touched (None: file gone), for the next start-up's up-to-date check."""
+    with write_lock(Path(settings.index_dir)):
+        old = _load_updatable(settings, embedder)
         if old is None:
-            manifest["build_seconds"] = manifest["last_update_seconds"]
-        else:
-            manifest["build_seconds"] = old.manifest.get("build_seconds")
-        gen = _publish(parts, manifest, index_dir)
-    report = UpdateReport(**{**report.__dict__, "seconds": round(time.perf_counter() - started, 3)})
-    return load(index_dir, expected_path=gen), report
+            raise IndexNotBuilt("Aucun index à mettre à jour : lancez `qa index`.")
+        known, taken = old.article_hashes, old.text_hashes
+        fresh, duplicates = [], []
+        for article in add:
+            first = taken.get(text_hash(article.text))
+            if first is not None and first != article.id:
+                duplicates.append(duplicate_message(article, first, old.articles[first].path))
+            elif known.get(article.id) != article_hash(article):
+                fresh.append(article)
+                taken[text_hash(article.text)] = article.id
+        corpus_files = dict(old.manifest.get("corpus_files", {}))
+        for name, digest in (files or {}).items():
+            if digest is None:
+                corpus_files.pop(name, None)
+            else:
+                corpus_files[name] = digest
+        renewed = {a.id for a in fresh}
+        changes = Changes(fresh, sorted(set(remove) & set(known) - renewed), dict(sorted(
+            corpus_files.items())), dict(old.manifest.get("moved_paths", {})), duplicates)
+        return _commit(settings, embedder, old, changes, progress, on_progress,
+                       old.manifest.get("corpus_problems", []))
 
 
 def _load_updatable(settings: Settings, embedder: Embedder) -> Index | None:
@@ -280,110 +423,190 @@ def _load_updatable(settings: Settings, embedder: Embedder) -> Index | None:
         return None
 
 
-def _kept_parts(old: Index | None, wanted: dict[str, Article], hashes: dict[str, str],
-                dim: int) -> _Parts:
-    """The old index minus removed and changed articles (their vectors leave the store)."""
-    if old is None:
-        return _Parts([], {}, [], [], [], [], [], VectorStore.create(dim), 0)
-    keep = {aid for aid, h in old.article_hashes.items() if hashes.get(aid) == h}
-    # Metadata-only fields like the file path may move without re-embedding.
-    articles = [wanted[aid] for aid in old.articles if aid in keep]
-    tokens = _read_tokens(old.path)
-    positions = [i for i, c in enumerate(old.chunks) if c.article_id in keep]
-    gone = np.array([old.chunk_rows[i] for i, c in enumerate(old.chunks)
-                     if c.article_id not in keep], dtype=np.int64)
-    store = old.store
-    if len(gone):
-        store.remove(gone)
-    sentence_pos = [i for i, span in enumerate(old.sentence_spans) if span[0] in keep]
-    return _Parts(
-        articles=articles, hashes={aid: old.article_hashes[aid] for aid in keep},
-        chunks=[old.chunks[i] for i in positions],
-        rows=[int(old.chunk_rows[i]) for i in positions],
-        tokens=[tokens[i] for i in positions],
-        spans=[old.sentence_spans[i] for i in sentence_pos],
-        sentence_vectors=[np.asarray(old.sentence_vectors[sentence_pos], dtype=np.float16)],
-        store=store, next_row=int(old.manifest.get("next_row", len(old.chunks))),
+def _commit(settings: Settings, embedder: Embedder, old: Index | None, changes: Changes,
+            progress: bool, on_progress: Progress | None, problems: list[str]
+            ) -> tuple[Index, UpdateReport]:
+    """Write the generation that applies `changes` to `old`, then swap it in.
+    Must be called with the write lock held."""
+    started = time.perf_counter()
+    index_dir = Path(settings.index_dir)
+    store = old.store if old else VectorStore.create(embedder.dim)
+    segments = list(old.segments) if old else []
+    dead = {name: set(ids) for name, ids in old.dead.items()} if old else {}
+    replaced = [a.id for a in changes.fresh if old and a.id in old.articles]
+    for article_id in [*changes.gone, *replaced]:
+        store.remove(old.chunk_rows_of(article_id))
+        dead.setdefault(old.segments[old._home[article_id][0]].name, set()).add(article_id)
+    moved = {aid: path for aid, path in changes.moved_paths.items()
+             if aid not in changes.gone and aid not in replaced}
+    next_row = int(old.manifest.get("next_row", 0)) if old else 0
+    written, fresh_rows = [], np.empty(0, np.int64)
+    if changes.fresh:
+        fresh = _new_segment(changes.fresh, next_row, settings, embedder, progress, on_progress)
+        fresh_rows = fresh.segment.chunk_rows
+        store.add(fresh_rows, fresh.vectors)
+        next_row += len(fresh_rows)
+        segments.append(fresh.segment)
+        written.append(fresh.segment)
+    segments, dead, merged = _merged(segments, dead, moved)
+    written += merged
+    live = {s.name for s in segments}
+    written = [s for s in written if s.name in live]
+    frozen = {name: frozenset(ids) for name, ids in dead.items() if ids and name in live}
+    seconds = round(time.perf_counter() - started, 3)
+    manifest = _compatibility(settings, embedder) | {
+        "corpus_files": changes.corpus_files,
+        "corpus_problems": problems,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "counts": _counts(segments, frozen),
+        "segments": [{"name": s.name, "dead": sorted(frozen.get(s.name, ()))} for s in segments],
+        "moved_paths": dict(sorted(moved.items())),
+        "vector_store": store.kind,
+        "next_row": next_row,
+        "last_update_seconds": seconds,
+        "build_seconds": old.manifest.get("build_seconds") if old else seconds,
+    }
+    gen = _publish(manifest, segments, written, store, index_dir)
+    old_ids = set(old.articles) if old else set()
+    report = UpdateReport(
+        added=tuple(a.id for a in changes.fresh if a.id not in old_ids),
+        updated=tuple(replaced), removed=tuple(changes.gone),
+        unchanged=len(old_ids) - len(changes.gone) - len(replaced),
+        duplicates=tuple(changes.duplicates),
+        embedded_chunks=len(fresh_rows),
+        seconds=round(time.perf_counter() - started, 3), rebuilt=old is None,
     )
+    return Index(gen, manifest, segments, frozen, store), report
 
 
-def _add_articles(parts: _Parts, articles: list[Article], hashes: dict[str, str],
-                  settings: Settings, embedder: Embedder, progress: bool) -> int:
-    if not articles:
-        return 0
+def _counts(segments: list[Segment], dead: dict[str, frozenset[str]]) -> dict[str, int]:
+    counts = {"articles": 0, "chunks": 0, "sentences": 0}
+    for segment in segments:
+        alive = segment.alive(dead.get(segment.name, frozenset()))
+        counts["articles"] += int(alive.sum())
+        counts["chunks"] += int(alive[segment.chunk_article].sum())
+        counts["sentences"] += int(alive[segment.sentence_article].sum())
+    return counts
+
+
+@dataclass(frozen=True)
+class _Fresh:
+    segment: Segment
+    vectors: np.ndarray  # chunk vectors, for the vector store
+
+
+def _new_segment(articles: list[Article], first_row: int, settings: Settings,
+                 embedder: Embedder, progress: bool, on_progress: Progress | None) -> _Fresh:
+    """Chunk, embed and tokenise new articles into a segment (not yet written)."""
     chunks = chunk_articles(articles, embedder.count_tokens, settings.chunk_tokens,
                             settings.chunk_overlap)
-    vectors = embedder.encode([c.text for c in chunks], "passage", progress=progress)
-    rows = list(range(parts.next_row, parts.next_row + len(chunks)))
-    if chunks:
-        parts.store.add(np.array(rows, dtype=np.int64), vectors)
-    spans = [(a.id, s, e) for a in articles for s, e in frtext.split_sentences(a.text)]
-    texts = {a.id: a.text for a in articles}
-    sentence_vectors = embedder.encode([texts[a][s:e] for a, s, e in spans], "passage",
-                                       progress=progress)
-    parts.articles += articles
-    parts.hashes.update({a.id: hashes[a.id] for a in articles})
-    parts.chunks += chunks
-    parts.rows += rows
-    # BM25 sees the title with every chunk of its article: a passage deep in an article
-    # often never names its subject, and questions do (PIAF BM25 recall@1 0.682 → 0.704).
-    # The dense side does better without it (0.651 → 0.647 with it).
+    number = {a.id: i for i, a in enumerate(articles)}
+    spans = [(number[a.id], s, e) for a in articles for s, e in frtext.split_sentences(a.text)]
+    sentences = [articles[i].text[s:e] for i, s, e in spans]
+    vectors = _encode(embedder, [c.text for c in chunks], sentences, progress, on_progress)
     titles = {a.id: a.title for a in articles}
-    parts.tokens += frtext.bm25_tokenize(f"{titles[c.article_id]} {c.text}" for c in chunks)
-    parts.spans += spans
-    parts.sentence_vectors.append(sentence_vectors.astype(np.float16))
-    parts.next_row += len(chunks)
-    return len(chunks)
+    segment = Segment(
+        name=_segment_name(), articles=tuple(articles),
+        content_hashes=tuple(article_hash(a) for a in articles),
+        text_hashes=tuple(text_hash(a.text) for a in articles),
+        chunk_article=np.array([number[c.article_id] for c in chunks], dtype=np.int32),
+        chunk_start=np.array([c.start for c in chunks], dtype=np.int32),
+        chunk_end=np.array([c.end for c in chunks], dtype=np.int32),
+        chunk_ids=np.array([c.id for c in chunks], dtype=str),
+        chunk_rows=np.arange(first_row, first_row + len(chunks), dtype=np.int64),
+        sentence_article=np.array([i for i, _, _ in spans], dtype=np.int32),
+        sentence_start=np.array([s for _, s, _ in spans], dtype=np.int32),
+        sentence_end=np.array([e for _, _, e in spans], dtype=np.int32),
+        sentence_vectors=vectors[len(chunks):].astype(np.float16),
+        # BM25 sees the title with every chunk of its article: a passage deep in an
+        # article often never names its subject, and questions do (PIAF BM25 recall@1
+        # 0.682 → 0.704). The dense side does better without it (0.651 → 0.647 with it).
+        chunk_terms=Postings.build(frtext.bm25_tokenize(
+            f"{titles[c.article_id]} {c.text}" for c in chunks)),
+        sentence_terms=Postings.build(frtext.bm25_tokenize(sentences)),
+    )
+    return _Fresh(segment, vectors[:len(chunks)])
 
 
-def _bm25_index(tokens: list[list[str]]):
-    import bm25s
+def _encode(embedder: Embedder, chunks: list[str], sentences: list[str], progress: bool,
+            on_progress: Progress | None) -> np.ndarray:
+    """Passage vectors of the chunks then the sentences, in batches that report progress."""
+    texts = chunks + sentences
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
 
-    bm25 = bm25s.BM25()
-    # bm25s cannot index a document without tokens; a lone marker keeps positions aligned.
-    bm25.index([t or ["\x00"] for t in tokens] or [["\x00"]], show_progress=False)
-    return bm25
+        bar = tqdm(total=len(texts), desc="Encodage des passages", unit="texte")
+    parts = []
+    for start in range(0, len(texts), _ENCODE_BATCH):
+        batch = texts[start:start + _ENCODE_BATCH]
+        parts.append(embedder.encode(batch, "passage"))
+        if bar is not None:
+            bar.update(len(batch))
+        if on_progress is not None:
+            on_progress(start + len(batch), len(texts))
+    if bar is not None:
+        bar.close()
+    return np.concatenate(parts) if parts else np.zeros((0, embedder.dim), np.float32)
+
+
+def _merged(segments: list[Segment], dead: dict[str, set[str]], moved: dict[str, str]
+            ) -> tuple[list[Segment], dict[str, set[str]], list[Segment]]:
+    """Apply `merge_plan` until it has nothing left to merge; also returns the new ones."""
+    created = []
+    while True:
+        frozen = [frozenset(dead.get(s.name, ())) for s in segments]
+        plan = merge_plan([s.live_chunks(d) for s, d in zip(segments, frozen, strict=True)],
+                          [s.n_chunks for s in segments])
+        if not plan:
+            return segments, dead, created
+        group = plan[0]
+        parts = [(segments[i], frozen[i]) for i in group]
+        out = [s for i, s in enumerate(segments) if i not in group]
+        if any(s.alive(d).any() for s, d in parts):
+            combined = merge(_segment_name(), parts, moved)
+            out.insert(group[0], combined)
+            created.append(combined)
+        for segment, _ in parts:
+            dead.pop(segment.name, None)
+        segments = out
+
+
+def _segment_name() -> str:
+    return f"seg-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
 
 
 # ---------------------------------------------------------------- writing
 
 
-def _publish(parts: _Parts, manifest: dict, index_dir: Path) -> Path:
-    """Write a new generation, then repoint `current` to it in one atomic step.
-
-    Must be called with the write lock held."""
+def _publish(manifest: dict, segments: list[Segment], written: list[Segment],
+             store: VectorStore, index_dir: Path) -> Path:
+    """Write the new segments and a generation, then repoint `current` in one atomic
+    step. Must be called with the write lock held."""
+    folder = index_dir / _SEGMENTS
+    folder.mkdir(parents=True, exist_ok=True)
+    for segment in written:
+        tmp = folder / f".{segment.name}.tmp"
+        segment.write(tmp)
+        _fsync_tree(tmp)
+        os.rename(tmp, folder / segment.name)
     gen = index_dir / f"gen-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
     tmp = gen.with_name("." + gen.name + ".tmp")
     tmp.mkdir(parents=True)
-    _write_jsonl(tmp / "articles.jsonl", (
-        a.meta() | {"text": a.text, "content_sha256": parts.hashes[a.id]} for a in parts.articles))
-    _write_jsonl(tmp / "chunks.jsonl", (
-        {"id": c.id, "row": r, "article_id": c.article_id, "start": c.start, "end": c.end}
-        for c, r in zip(parts.chunks, parts.rows, strict=True)))
-    _write_jsonl(tmp / "bm25_tokens.jsonl", parts.tokens)
-    _write_jsonl(tmp / "sentences.jsonl", (
-        {"article_id": a, "start": s, "end": e} for a, s, e in parts.spans))
-    vectors = [v for v in parts.sentence_vectors if len(v)]
-    sentence_vectors = (np.concatenate(vectors) if vectors
-                        else np.zeros((0, parts.store.dim), np.float16))
-    np.save(tmp / "sentences.npy", sentence_vectors, allow_pickle=False)
-    parts.store.save(tmp / "dense.faiss")
-    _bm25_index(parts.tokens).save(str(tmp / "bm25"), show_progress=False)
-    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False),
-                                       encoding="utf-8")
+    store.save(tmp / "dense.faiss")
+    _write_manifest(tmp, manifest)
     _fsync_tree(tmp)
     os.rename(tmp, gen)
     link_tmp = index_dir / f".{_CURRENT}.{uuid.uuid4().hex[:8]}"
     os.symlink(gen.name, link_tmp)
     os.replace(link_tmp, index_dir / _CURRENT)  # the atomic step
-    _remove_stale_generations(index_dir, keep=gen.name)
+    _remove_stale(index_dir, keep=gen.name, segments={s.name for s in segments})
     return gen
 
 
-def _write_jsonl(path: Path, rows: Iterable) -> None:
-    with open(path, "w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+def _write_manifest(folder: Path, manifest: dict) -> None:
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False),
+                                          encoding="utf-8")
 
 
 def _fsync_tree(folder: Path) -> None:
@@ -393,8 +616,8 @@ def _fsync_tree(folder: Path) -> None:
                 os.fsync(fh.fileno())
 
 
-def _remove_stale_generations(index_dir: Path, keep: str) -> None:
-    """Drop old generations and leftovers of killed updates (`.gen-*.tmp`).
+def _remove_stale(index_dir: Path, keep: str, segments: set[str]) -> None:
+    """Drop old generations, unused segments and leftovers of killed updates.
 
     A reader that loaded an old generation keeps its open files and arrays; only
     new loads follow `current`."""
@@ -403,68 +626,73 @@ def _remove_stale_generations(index_dir: Path, keep: str) -> None:
             shutil.rmtree(path, ignore_errors=True)
         elif path.name.startswith(f".{_CURRENT}."):
             path.unlink(missing_ok=True)
+    for path in (index_dir / _SEGMENTS).iterdir():
+        if path.name not in segments:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- loading
 
+# Segments never change once written, so loads in one process share them.
+_segment_cache: weakref.WeakValueDictionary[str, Segment] = weakref.WeakValueDictionary()
+
+
+def _segment(folder: Path) -> Segment:
+    key = str(folder.resolve())
+    segment = _segment_cache.get(key)
+    if segment is None:
+        segment = _segment_cache[key] = Segment.read(folder)
+    return segment
+
 
 def load(index_dir: Path, expected_path: Path | None = None) -> Index:
     """Load the published index; `IndexNotBuilt` when there is none."""
-    import bm25s
-
-    manifest = read_manifest(index_dir)
-    if manifest is None:
-        raise IndexNotBuilt(f"Aucun index dans {index_dir} : lancez `qa index`.")
-    if manifest.get("format") != FORMAT:
-        raise IndexMismatch(f"L'index {index_dir} a le format {manifest.get('format')!r} "
-                            f"au lieu de {FORMAT!r} : relancez `qa index`.")
-    gen = expected_path or (Path(index_dir) / _CURRENT).resolve()
-    articles, hashes = {}, {}
-    for row in _read_jsonl(gen / "articles.jsonl"):
-        hashes[row["id"]] = row.pop("content_sha256")
-        articles[row["id"]] = Article(**row)
-    rows, chunks = [], []
-    for r in _read_jsonl(gen / "chunks.jsonl"):
-        text = articles[r["article_id"]].text[r["start"]:r["end"]]
-        chunks.append(Chunk(r["id"], r["article_id"], r["start"], r["end"], text))
-        rows.append(r["row"])
-    spans = [(r["article_id"], r["start"], r["end"]) for r in _read_jsonl(gen / "sentences.jsonl")]
-    return Index(
-        path=gen, manifest=manifest, articles=articles, article_hashes=hashes, chunks=chunks,
-        chunk_rows=np.array(rows, dtype=np.int64), store=VectorStore.load(gen / "dense.faiss"),
-        bm25=bm25s.BM25.load(str(gen / "bm25"), show_progress=False), sentence_spans=spans,
-        # Memory-mapped: a large corpus's sentence vectors stay on disk until read.
-        sentence_vectors=np.load(gen / "sentences.npy", mmap_mode="r", allow_pickle=False),
-    )
-
-
-def _read_jsonl(path: Path) -> Iterator:
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                yield json.loads(line)
-
-
-def _read_tokens(gen: Path) -> list[list[str]]:
-    return list(_read_jsonl(gen / "bm25_tokens.jsonl"))
+    index_dir = Path(index_dir)
+    for attempt in range(3):
+        manifest = read_manifest(index_dir)
+        if manifest is None:
+            raise IndexNotBuilt(f"Aucun index dans {index_dir} : lancez `qa index`.")
+        if manifest.get("format") != FORMAT:
+            raise IndexMismatch(f"L'index {index_dir} a le format {manifest.get('format')!r} "
+                                f"au lieu de {FORMAT!r} : relancez `qa index`.")
+        gen = expected_path or (index_dir / _CURRENT).resolve()
+        try:
+            segments = [_segment(index_dir / _SEGMENTS / s["name"]) for s in manifest["segments"]]
+            store = VectorStore.load(gen / "dense.faiss")
+        except FileNotFoundError:
+            # A writer swapped generations and removed this one's files meanwhile.
+            if attempt == 2 or expected_path is not None:
+                raise
+            continue
+        dead = {s["name"]: frozenset(s["dead"]) for s in manifest["segments"] if s["dead"]}
+        return Index(gen, manifest, segments, dead, store)
+    raise AssertionError("unreachable")
 
 
 def load_or_build(settings: Settings, embedder: Embedder, progress: bool = False,
-                  rebuild: bool = False) -> tuple[Index, UpdateReport | None]:
-    """The index of the configured corpus: loaded as is when nothing changed,
-    else updated incrementally (or rebuilt when the model or chunking changed)."""
-    corpus = load_corpus(Path(settings.corpus_dir))
-    for problem in corpus.problems:
-        log.warning("%s", problem)
-    saved = read_manifest(Path(settings.index_dir))
+                  rebuild: bool = False, on_progress: Progress | None = None
+                  ) -> tuple[Index, UpdateReport | None]:
+    """The index of the configured corpus: loaded as is when no corpus file changed
+    (checked by hashing the files, without parsing them), else updated incrementally
+    (or rebuilt when the model or chunking changed)."""
+    index_dir, corpus_dir = Path(settings.index_dir), Path(settings.corpus_dir)
+    saved = read_manifest(index_dir)
     up_to_date = (
         not rebuild and saved is not None
         and incompatibility(saved, settings, embedder) is None
-        and saved.get("corpus_files") == dict(sorted(corpus.file_hashes.items()))
+        and saved.get("corpus_files") == corpus_file_hashes(corpus_dir)
     )
     if up_to_date:
         try:
-            return load(Path(settings.index_dir)), None
+            index = load(index_dir)
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             log.warning("Index illisible (%s) : reconstruction", exc)
-    return update(settings, embedder, corpus, progress=progress, rebuild=rebuild)
+        else:
+            for problem in saved.get("corpus_problems", []):
+                log.warning("%s", problem)
+            return index, None
+    corpus = load_corpus(corpus_dir)
+    for problem in corpus.problems:
+        log.warning("%s", problem)
+    return update(settings, embedder, corpus, progress=progress, rebuild=rebuild,
+                  on_progress=on_progress)

@@ -41,9 +41,8 @@ def bm25_search(index: Index, query: str, k: int) -> Ranked:
     k = min(k, index.n_chunks)
     if not tokens or k <= 0:
         return Ranked([], [])
-    ids, scores = index.bm25.retrieve([tokens], k=k, show_progress=False, n_threads=1)
-    pairs = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if s > 0]
-    return Ranked([i for i, _ in pairs], [s for _, s in pairs])
+    positions, scores = index.bm25.search(tokens, k)
+    return Ranked(positions.tolist(), scores.tolist())
 
 
 def fuse(rankings: list[Ranked], rrf_k: int) -> list[tuple[int, float]]:

@@ -1,12 +1,13 @@
 """End-to-end cost of an incremental update, apart from the embedding model.
 
-`python -m qa.update_bench --base 10000,100000 --add 1000` builds an index of short
-synthetic French articles through the real `index.update` (chunking, BM25, vector
-store, sentence spans, generation written and swapped), then adds `--add` more
-articles and times that update. The embedder is a stand-in that hashes texts to unit
-vectors, so the figures isolate the index's own work; the real model's cost is
-proportional to the new texts only, since unchanged articles are never re-embedded
-(`tests/test_updates.py` counts the encoded texts).
+`python -m qa.update_bench --base 2000,20000 --add 1000` builds an index of short
+synthetic French articles (5 chunks each) through the real `index.update`, then
+times what `qa add FILE` does with a file of `--add` more articles (`add_paths`:
+corpus check, copy, chunking, BM25 postings, vector store, segment and generation
+written and swapped, merges when due), then `qa remove` of 100 of them. The embedder
+is a stand-in that hashes texts to unit vectors, so the figures isolate the index's
+own work; the real model's cost is proportional to the new texts only, since
+unchanged articles are never re-embedded (`tests/test_updates.py` counts them).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import hashlib
 import json
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -24,6 +24,7 @@ import numpy as np
 from .config import Settings
 from .corpus import load_corpus
 from .index import update
+from .updates import add_paths, remove_articles
 
 _WORDS = [
     "presse", "régionale", "enquête", "parquet", "plateforme", "ministre", "article",
@@ -76,15 +77,22 @@ def measure(base_articles: int, added: int, folder: Path) -> dict:
     started = time.perf_counter()
     index, _ = update(settings, embedder, load_corpus(settings.corpus_dir))
     build = time.perf_counter() - started
-    _write(settings.corpus_dir / "added.jsonl", base_articles, added)
+    _write(folder / "added.jsonl", base_articles, added)
     started = time.perf_counter()
-    index, report = update(replace(settings), embedder, load_corpus(settings.corpus_dir))
+    index, result = add_paths(settings, embedder, [folder / "added.jsonl"])
+    add_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    gone = [f"a{i}" for i in range(base_articles, base_articles + min(added, 100))]
+    remove_articles(settings, embedder, gone)
     return {
-        "base_chunks": index.n_chunks - report.embedded_chunks,
+        "base_chunks": index.n_chunks - result.report.embedded_chunks,
         "base_build_s": round(build, 2),
-        "added_articles": len(report.added),
-        "added_chunks": report.embedded_chunks,
-        "update_s": round(time.perf_counter() - started, 2),
+        "added_articles": len(result.report.added),
+        "added_chunks": result.report.embedded_chunks,
+        "add_s": round(add_seconds, 2),
+        "removed_articles": len(gone),
+        "remove_s": round(time.perf_counter() - started, 2),
+        "segments": len(index.segments),
         "store": index.store.kind,
     }
 

@@ -2,9 +2,10 @@
 
 `add_paths` copies new files into the corpus folder (skipping content the index
 already holds) and `remove_articles` moves an article's file to `corpus/.trash/`
-(a JSON Lines file loses only that line); both then run the incremental index
-update. Because the corpus changes first and the index second, a process killed
-in between leaves a corpus that the next `qa index` (or start-up) catches up with.
+(a JSON Lines file loses only that line); both then apply just that change to the
+index, without reading the rest of the corpus. Because the corpus changes first and
+the index second, a process killed in between leaves a corpus that the next
+`qa index` (or start-up) catches up with, since file hashes no longer match.
 Chunking, embedding and publishing are the index's business.
 """
 
@@ -17,10 +18,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import Settings
-from .corpus import READERS, CorpusFileError, load_corpus, read_articles
+from .corpus import READERS, CorpusFileError, file_hash, read_articles
 from .embeddings import Embedder
 from .errors import CorpusError
-from .index import Index, UpdateReport, load_or_build, text_hash, update, write_lock
+from .index import (
+    Index,
+    Progress,
+    UpdateReport,
+    apply_changes,
+    load_or_build,
+    text_hash,
+    write_lock,
+)
 
 TRASH = ".trash"
 
@@ -55,14 +64,15 @@ def _free_name(folder: Path, name: str) -> Path:
 
 
 def add_paths(settings: Settings, embedder: Embedder, paths: list[Path],
-              progress: bool = False) -> tuple[Index, AddResult]:
-    """Copy readable, not-yet-indexed files into the corpus, then update the index."""
+              progress: bool = False, on_progress: Progress | None = None
+              ) -> tuple[Index, AddResult]:
+    """Copy readable, not-yet-indexed files into the corpus, then index just them."""
     corpus_dir = Path(settings.corpus_dir)
     corpus_dir.mkdir(parents=True, exist_ok=True)
-    existing = load_corpus(corpus_dir).articles if any(corpus_dir.iterdir()) else ()
-    known = {text_hash(a.text): a.id for a in existing}
-    paths_of = {a.id: a.path for a in existing}
-    copied, skipped = [], []
+    index = _caught_up(settings, embedder, progress)
+    known = index.text_hashes if index else {}
+    paths_of = {a.id: a.path for a in index.articles.values()} if index else {}
+    copied, skipped, added, files = [], [], [], {}
     with write_lock(Path(settings.index_dir)):
         for source in _candidate_files([Path(p) for p in paths]):
             try:
@@ -84,10 +94,34 @@ def add_paths(settings: Settings, embedder: Embedder, paths: list[Path],
             target = _free_name(corpus_dir, source.name)
             shutil.copy2(source, target)
             copied.append(str(target))
+            # Read back from the corpus, so that the articles carry their corpus path.
+            added += read_articles(target, corpus_dir)
+            files[_corpus_key(corpus_dir, target)] = file_hash(target.read_bytes())
             known.update({text_hash(a.text): a.id for a in fresh})
             paths_of.update({a.id: str(target) for a in fresh})
-    index, report = load_or_build(settings, embedder, progress=progress)
+    if index is None:  # the corpus was empty: the added files are all of it
+        index, report = load_or_build(settings, embedder, progress=progress,
+                                      on_progress=on_progress)
+    elif added:
+        index, report = apply_changes(settings, embedder, add=added, files=files,
+                                      progress=progress, on_progress=on_progress)
+    else:
+        report = None
     return index, AddResult(tuple(copied), tuple(skipped), report)
+
+
+def _caught_up(settings: Settings, embedder: Embedder, progress: bool) -> Index | None:
+    """The index, first brought in line with files edited by hand in the corpus
+    (a no-op when none was); None when the corpus has no article yet."""
+    try:
+        return load_or_build(settings, embedder, progress=progress)[0]
+    except CorpusError:
+        return None
+
+
+def _corpus_key(corpus_dir: Path, path: Path) -> str:
+    """A file's name in the manifest's `corpus_files`."""
+    return path.resolve().relative_to(corpus_dir.resolve()).as_posix()
 
 
 def _trash(corpus_dir: Path, path: Path) -> Path:
@@ -117,26 +151,32 @@ def _drop_jsonl_lines(path: Path, ids: set[str], corpus_dir: Path) -> None:
 
 
 def remove_articles(settings: Settings, embedder: Embedder, article_ids: list[str],
-                    progress: bool = False) -> tuple[Index, UpdateReport | None]:
+                    progress: bool = False, on_progress: Progress | None = None
+                    ) -> tuple[Index, UpdateReport | None]:
     """Move the articles' files to `corpus/.trash/` and drop them from the index."""
     corpus_dir = Path(settings.corpus_dir)
-    corpus = load_corpus(corpus_dir)
-    by_id = {a.id: a for a in corpus.articles}
-    unknown = [i for i in article_ids if i not in by_id]
+    index = _caught_up(settings, embedder, progress)
+    indexed = index.articles if index else {}
+    unknown = [i for i in article_ids if i not in indexed]
     if unknown:
         raise CorpusError(f"Article(s) inconnu(s) : {', '.join(unknown)} — voyez `qa list`.")
     per_file: dict[Path, set[str]] = {}
     for article_id in article_ids:
-        per_file.setdefault(_source_file(corpus_dir, by_id[article_id]), set()).add(article_id)
+        per_file.setdefault(_source_file(corpus_dir, indexed[article_id]), set()).add(article_id)
+    files: dict[str, str | None] = {}
     with write_lock(Path(settings.index_dir)):
         (corpus_dir / TRASH).mkdir(exist_ok=True)
         for path, ids in per_file.items():
-            others = [a for a in corpus.articles if _source_file(corpus_dir, a) == path]
+            others = [a for a in indexed.values() if _source_file(corpus_dir, a) == path]
+            key = _corpus_key(corpus_dir, path)
             if path.suffix.lower() == ".jsonl" and len(others) > len(ids):
                 _drop_jsonl_lines(path, ids, corpus_dir)
+                files[key] = file_hash(path.read_bytes())
             else:
                 _trash(corpus_dir, path)
-    return update(settings, embedder, load_corpus(corpus_dir), progress=progress)
+                files[key] = None
+    return apply_changes(settings, embedder, remove=article_ids, files=files,
+                         progress=progress, on_progress=on_progress)
 
 
 def _source_file(corpus_dir: Path, article) -> Path:

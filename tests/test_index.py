@@ -12,6 +12,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from qa import Assistant, IndexNotBuilt
@@ -26,12 +27,16 @@ def _generation(settings) -> str:
 
 def test_saved_index_is_plain_files(assistant):
     folder = assistant.index.path
-    names = {p.name for p in folder.iterdir()}
-    assert {"manifest.json", "articles.jsonl", "chunks.jsonl", "sentences.jsonl",
-            "sentences.npy", "dense.faiss", "bm25", "bm25_tokens.jsonl"} <= names
-    assert not list(folder.rglob("*.pkl")) and not list(folder.rglob("*.pickle"))
+    assert {"manifest.json", "dense.faiss"} <= {p.name for p in folder.iterdir()}
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert manifest["format"] == "qa-index/4"
+    [segment] = manifest["segments"]
+    segment_folder = folder.parent / "segments" / segment["name"]
+    assert {p.name for p in segment_folder.iterdir()} == {
+        "articles.json", "texts.bin", "arrays.npz", "sentences.npy", "chunk_terms.npz",
+        "sentence_terms.npz"}
+    for arrays in segment_folder.glob("*.np[yz]"):  # loadable without pickle
+        np.load(arrays, allow_pickle=False)
+    assert manifest["format"] == "qa-index/5"
     assert manifest["embedding"]["fingerprint"].startswith("sha256:")
     assert manifest["counts"]["articles"] == 3
     assert manifest["counts"]["chunks"] == assistant.index.store.ntotal
@@ -40,9 +45,11 @@ def test_saved_index_is_plain_files(assistant):
 
 def test_loaded_index_equals_built_one(assistant):
     loaded = load(assistant.settings.index_dir)
-    assert loaded.chunks == assistant.index.chunks
+    assert list(loaded.chunks) == list(assistant.index.chunks)
     assert loaded.articles == assistant.index.articles
-    assert loaded.sentence_spans == assistant.index.sentence_spans
+    assert list(loaded.sentence_spans) == list(assistant.index.sentence_spans)
+    assert np.array_equal(loaded.sentence_vectors[range(len(loaded.sentence_spans))],
+                          assistant.index.sentence_vectors[range(len(loaded.sentence_spans))])
 
 
 def test_reused_when_unchanged_rebuilt_when_corpus_changes(fresh_settings, embedder):
