@@ -105,15 +105,19 @@ class Assistant:
             self.last_update = report
             return report
 
-    def add(self, paths: list[Path], progress: bool = False) -> updates.AddResult:
-        """Copy files or folders of articles into the corpus and index them."""
+    def add(self, paths: list[Path], progress: bool = False,
+            on_progress: qaindex.Progress | None = None) -> updates.AddResult:
+        """Copy files or folders of articles into the corpus and index them;
+        `on_progress(done, total)` follows the encoding of their texts."""
         with self._update_lock:
-            index, result = updates.add_paths(self.settings, self.embedder, list(paths), progress)
+            index, result = updates.add_paths(self.settings, self.embedder, list(paths),
+                                              progress, on_progress)
             self._swap(index)
             self.last_update = result.report
             return result
 
-    def remove(self, article_ids: list[str], progress: bool = False) -> qaindex.UpdateReport:
+    def remove(self, article_ids: list[str], progress: bool = False
+               ) -> qaindex.UpdateReport | None:
         """Withdraw articles: their files go to `corpus/.trash/`, the index forgets them."""
         with self._update_lock:
             index, report = updates.remove_articles(self.settings, self.embedder,

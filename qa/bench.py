@@ -41,6 +41,7 @@ from .config import Settings
 from .embeddings import load_embedder
 from .errors import QAError
 from .index import load_or_build
+from .logs import configure_logging
 from .retrieval import RETRIEVERS, search
 from .schema import Answer, Chunk, Citation, Hit
 from .text import fold, nfc
@@ -868,9 +869,7 @@ def bench_command(dataset: Path, limit: int | None, seed: int | None, k: int | N
 
 def main() -> None:
     """`python -m qa.bench`: the command alone, with the CLI's one-line errors."""
-    logging.basicConfig(level=logging.INFO, format="qa: %(message)s", stream=sys.stderr)
-    for noisy in ("httpx", "sentence_transformers", "transformers", "bm25s", "urllib3", "faiss"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging()
     try:
         bench_command(prog_name="python -m qa.bench")
     except QAError as exc:

@@ -11,13 +11,14 @@ Every `QAError` becomes one line on stderr and exit status 1.
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from pathlib import Path
 
 import click
 
 import qa
+
+from .logs import configure_logging
 
 _SETTINGS_OPTIONS = [
     click.option("--corpus", "corpus_dir", type=click.Path(path_type=Path),
@@ -64,23 +65,6 @@ def cli(verbose: bool) -> None:
       qa ask "Quelle est la peine prévue ?"
     """
     configure_logging(verbose)
-
-
-_NOISY_LOGGERS = ("httpx", "sentence_transformers", "transformers", "bm25s", "urllib3", "faiss")
-
-
-def _not_noise(record: logging.LogRecord) -> bool:
-    # A filter on the handler, not logger levels: bm25s resets its own level on import.
-    return record.levelno >= logging.WARNING or not record.name.startswith(_NOISY_LOGGERS)
-
-
-def configure_logging(verbose: bool = False) -> None:
-    """Our messages at INFO on stderr; libraries' chatter only from WARNING up."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="qa: %(message)s", stream=sys.stderr, force=True)
-    if not verbose:
-        for handler in logging.getLogger().handlers:
-            handler.addFilter(_not_noise)
 
 
 def _print_update(report) -> None:

@@ -541,13 +541,17 @@ def add_articles(files: object, assistant: Assistant, progress: Progress | None 
     if not paths:
         return Upload(_status(f"<p>{esc(NO_FILE_HINT)}</p>", "qa-upload-hint"),
                       _header_html(assistant), corpus_list(assistant), done=False)
+
+    def steps(done: int, total: int) -> None:
+        # Encoding is the long part of indexing: the bar follows it, batch by batch.
+        progress(done / total, desc=f"Encodage des passages et des phrases : {done} / {total}")
+
     if progress is not None:
-        # Gradio shows the message only beside a bar; the engine reports no steps to fill
-        # it, so it stays at 0 % while the timer beside it runs.
         progress(0, desc=f"Indexation de {_plural(len(paths), 'fichier')}…")
     started = time.perf_counter()
     try:
-        result = assistant.add(paths, progress=False)
+        result = assistant.add(paths, progress=False,
+                               on_progress=steps if progress is not None else None)
     except QAError as exc:  # written for readers: says what happened and what to do
         log.warning("upload not indexed: %s", exc)
         message = _shown_reason(str(exc), paths)

@@ -76,6 +76,10 @@ def test_upload_adds_the_article_and_the_answer_cites_it(live, tmp_path):
     done = add_articles([str(path)], live, progress)
 
     assert progress.calls[0] == (0, "Indexation de 1 fichier…")
+    # Then the bar fills as the new article's passages and sentences are encoded.
+    steps = progress.calls[1:]
+    assert steps and steps[-1][0] == 1.0 and "Encodage" in steps[-1][1]
+    assert [fraction for fraction, _ in steps] == sorted(fraction for fraction, _ in steps)
     assert done.done
     match = ADDED.search(done.status)
     assert match and int(match.group(1)) > 0, done.status
@@ -133,7 +137,7 @@ def test_a_new_text_under_a_taken_name_is_not_said_to_be_added(live, tmp_path):
 
 
 def test_no_file_gets_a_hint_without_calling_the_engine():
-    def add(paths, progress=False):
+    def add(paths, progress=False, on_progress=None):
         raise AssertionError("the engine must not be called")
 
     for files in (None, [], [None]):
@@ -142,7 +146,7 @@ def test_no_file_gets_a_hint_without_calling_the_engine():
 
 
 def test_engine_failure_is_a_short_french_message_and_is_logged(caplog, tmp_path):
-    def add(paths, progress=False):
+    def add(paths, progress=False, on_progress=None):
         raise RuntimeError("boom: secret internals")
 
     path = _uploaded(tmp_path, "cannes.txt", CANNES)
@@ -157,7 +161,7 @@ def test_engine_failure_is_a_short_french_message_and_is_logged(caplog, tmp_path
 def test_package_errors_are_shown_as_written_without_server_paths(tmp_path):
     path = _uploaded(tmp_path, "cannes.txt", CANNES)
 
-    def add(paths, progress=False):
+    def add(paths, progress=False, on_progress=None):
         raise QAError(f"{paths[0]} est introuvable : indiquez un fichier ou un dossier.")
 
     done = add_articles([path], _stub(add))
