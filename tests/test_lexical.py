@@ -1,0 +1,95 @@
+"""BM25 over segments: the scores of one index over all documents, whatever the
+split into segments, and removed documents neither found nor counted."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from qa.lexical import B, K1, LexicalIndex, Postings
+
+DOCS = [
+    ["amend", "plateform", "suspens"],
+    ["amend", "amend", "ministr"],
+    ["tribunal", "enquet", "parquet", "enquet"],
+    ["plateform", "reseau", "social", "reseau", "contenu"],
+    [],
+    ["ministr", "economi", "suspens", "plateform"],
+]
+
+
+def reference_scores(docs: list[list[str]], query: list[str]) -> dict[int, float]:
+    """Textbook Lucene BM25, written independently of the module."""
+    n = len(docs)
+    avgdl = sum(map(len, docs)) / n
+    scores = {}
+    for i, doc in enumerate(docs):
+        total = 0.0
+        for term in query:
+            df = sum(term in d for d in docs)
+            tf = doc.count(term)
+            if tf:
+                idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
+                total += idf * tf / (tf + K1 * (1 - B + B * len(doc) / avgdl))
+        if total:
+            scores[i] = total
+    return scores
+
+
+def one_part(docs: list[list[str]]) -> LexicalIndex:
+    return LexicalIndex([(Postings.build(docs), np.arange(len(docs)))])
+
+
+def split(docs: list[list[str]], at: int) -> LexicalIndex:
+    return LexicalIndex([(Postings.build(docs[:at]), np.arange(at)),
+                         (Postings.build(docs[at:]), np.arange(at, len(docs)))])
+
+
+@pytest.mark.parametrize("query", [["amend"], ["plateform", "suspens"], ["enquet", "reseau"],
+                                   ["amend", "amend"]])
+def test_scores_are_bm25(query):
+    positions, scores = one_part(DOCS).search(query, 10)
+    expected = reference_scores(DOCS, query)
+    assert dict(zip(positions.tolist(), scores.tolist(), strict=True)) == pytest.approx(expected)
+    assert list(scores) == sorted(scores, reverse=True)
+
+
+@pytest.mark.parametrize("at", [1, 3, 5])
+def test_segments_share_the_corpus_statistics(at):
+    query = ["plateform", "ministr", "enquet"]
+    whole = one_part(DOCS).search(query, 10)
+    parts = split(DOCS, at).search(query, 10)
+    assert parts[0].tolist() == whole[0].tolist()
+    assert parts[1] == pytest.approx(whole[1])
+
+
+def test_removed_documents_are_neither_found_nor_counted():
+    alive = [0, 2, 3, 5]  # documents 1 and 4 removed
+    where = np.full(len(DOCS), -1)
+    where[alive] = np.arange(len(alive))
+    index = LexicalIndex([(Postings.build(DOCS), where)])
+    positions, scores = index.search(["amend", "ministr"], 10)
+    survivors = [DOCS[i] for i in alive]
+    assert dict(zip(positions.tolist(), scores.tolist(), strict=True)) == pytest.approx(
+        reference_scores(survivors, ["amend", "ministr"]))
+    assert index.n_docs == 4
+    assert index.documents_with("amend").tolist() == [0]
+
+
+def test_top_k_and_unknown_terms():
+    index = one_part(DOCS)
+    assert len(index.search(["plateform"], 2)[0]) == 2
+    assert len(index.search(["inconnu"], 5)[0]) == 0
+    assert len(index.search([], 5)[0]) == 0
+
+
+def test_concat_keeps_the_chosen_documents(tmp_path):
+    a, b = Postings.build(DOCS[:3]), Postings.build(DOCS[3:])
+    merged = Postings.concat([(a, np.array([0, 2])), (b, np.array([0, 2]))])
+    expected = Postings.build([DOCS[0], DOCS[2], DOCS[3], DOCS[5]])
+    merged.save(tmp_path / "p.npz")
+    loaded = Postings.load(tmp_path / "p.npz")  # no pickle needed
+    for field in ("terms", "starts", "docs", "freqs", "lengths"):
+        assert np.array_equal(getattr(loaded, field), getattr(expected, field)), field
