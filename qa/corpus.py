@@ -16,7 +16,7 @@ import json
 import logging
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -625,10 +625,11 @@ def file_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def load_corpus(corpus_dir: Path) -> CorpusLoad:
-    """Every article of `corpus_dir` (recursively), with the problems met on the way.
+def load_corpus(corpus_dir: Path, only: Collection[str] | None = None) -> CorpusLoad:
+    """Every article of `corpus_dir` (recursively), with the problems met on the way;
+    with `only`, just the files of those names (relative paths, as in `file_hashes`).
 
-    Raises `CorpusError` when the folder is missing or yields no article.
+    Raises `CorpusError` when the folder is missing or (reading it all) yields no article.
     """
     corpus_dir = Path(corpus_dir)
     if not corpus_dir.is_dir():
@@ -642,13 +643,16 @@ def load_corpus(corpus_dir: Path) -> CorpusLoad:
     hashes: dict[str, str] = {}
     first_seen: dict[str, str] = {}
     for path in _corpus_files(corpus_dir):
+        name = path.relative_to(corpus_dir).as_posix()
+        if only is not None and name not in only:
+            continue
         display = _display_path(path, corpus_dir)
         try:
             data = path.read_bytes()
         except OSError as exc:
             problems.append(CorpusProblem(display, None, f"lecture impossible ({exc.strerror})"))
             continue
-        hashes[path.relative_to(corpus_dir).as_posix()] = file_hash(data)
+        hashes[name] = file_hash(data)
         try:
             found, errors = _read(path, corpus_dir, data)
         except CorpusFileError as exc:
@@ -668,7 +672,7 @@ def load_corpus(corpus_dir: Path) -> CorpusLoad:
                 continue
             first_seen[article.id] = display if line is None else f"{display}:{line}"
             articles.append(article)
-    if not articles:
+    if not articles and only is None:
         listed = "".join(f"\n  - {problem}" for problem in problems)
         raise CorpusError(
             f"Aucun article lisible dans « {corpus_dir} ». Ajoutez des fichiers "

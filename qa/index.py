@@ -31,9 +31,9 @@ import shutil
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -42,7 +42,7 @@ import numpy as np
 from . import text as frtext
 from .chunking import chunk_articles
 from .config import Settings
-from .corpus import CorpusLoad, corpus_file_hashes, load_corpus
+from .corpus import CorpusLoad, CorpusProblem, corpus_file_hashes, load_corpus
 from .embeddings import Embedder
 from .errors import IndexLocked, IndexMismatch, IndexNotBuilt
 from .lexical import LexicalIndex, Postings
@@ -352,27 +352,70 @@ class Changes:
     corpus_files: dict[str, str]
     moved_paths: dict[str, str]
     duplicates: list[str]
+    problems: list[dict]  # `CorpusProblem`s as dicts, remembered for start-up messages
 
 
 def update(settings: Settings, embedder: Embedder, corpus: CorpusLoad, progress: bool = False,
-           rebuild: bool = False, on_progress: Progress | None = None
-           ) -> tuple[Index, UpdateReport]:
-    """Bring the index in line with the whole of `corpus`, embedding only new or
-    changed articles (everything when `rebuild` or when the model or chunking changed)."""
+           rebuild: bool = False, on_progress: Progress | None = None,
+           scope: Collection[str] | None = None) -> tuple[Index, UpdateReport]:
+    """Bring the index in line with `corpus`, embedding only new or changed articles
+    (everything when `rebuild` or when the model or chunking changed). With `scope`,
+    `corpus` holds just those corpus files (added, changed or gone since the last
+    update) and the articles of the other files stay as they are."""
     with write_lock(Path(settings.index_dir)):
         old = None if rebuild else _load_updatable(settings, embedder)
-        articles, duplicates = deduplicate(corpus.articles, old.articles if old else ())
-        for message in duplicates:
+        if old is None and scope is not None:
+            corpus, scope = load_corpus(Path(settings.corpus_dir)), None
+        changes = _changes(old, corpus, scope)
+        for message in changes.duplicates:
             log.warning("%s", message)
-        known = old.article_hashes if old else {}
-        fresh = [a for a in articles if known.get(a.id) != article_hash(a)]
-        wanted = {a.id for a in articles}
-        moved = {a.id: a.path for a in articles
-                 if a.id in known and old.articles[a.id].path != a.path} if old else {}
-        changes = Changes(fresh, sorted(set(known) - wanted), dict(sorted(
-            corpus.file_hashes.items())), moved, duplicates)
-        return _commit(settings, embedder, old, changes, progress, on_progress,
-                       [str(p) for p in corpus.problems])
+        return _commit(settings, embedder, old, changes, progress, on_progress)
+
+
+def _changes(old: Index | None, corpus: CorpusLoad, scope: Collection[str] | None) -> Changes:
+    """What to do to `old` so that it matches `corpus` (over `scope` only, if given)."""
+    problems = [asdict(p) for p in corpus.problems]
+    if old is None:
+        articles, duplicates = deduplicate(corpus.articles)
+        return Changes(articles, [], dict(sorted(corpus.file_hashes.items())), {}, duplicates,
+                       problems)
+    outside = set() if scope is None else {
+        aid for aid, a in old.articles.items() if corpus_name(a.path) not in scope}
+    taken = {h: aid for h, aid in old.text_hashes.items() if aid in outside}
+    candidates, duplicates = [], []
+    for article in corpus.articles:
+        first = taken.get(text_hash(article.text))
+        if article.id in outside:  # as `load_corpus` does for ids repeated in the folder
+            problems.append(asdict(CorpusProblem(article.path, None, (
+                f"identifiant « {article.id} » déjà utilisé par {old.articles[article.id].path}"
+                " — article ignoré ; donnez-lui un autre id"))))
+        elif first is not None:
+            duplicates.append(duplicate_message(article, first, old.articles[first].path))
+        else:
+            candidates.append(article)
+    articles, more = deduplicate(candidates, old.articles)
+    known = old.article_hashes
+    moved = dict(old.manifest.get("moved_paths", {}))
+    moved.update({a.id: a.path for a in articles
+                  if a.id in known and old.articles[a.id].path != a.path})
+    files = corpus.file_hashes
+    if scope is not None:
+        files = {name: digest for name, digest in old.manifest.get("corpus_files", {}).items()
+                 if name not in scope} | files
+        problems = [p for p in old.manifest.get("corpus_problems", [])
+                    if corpus_name(p["path"]) not in scope] + problems
+    return Changes(
+        fresh=[a for a in articles if known.get(a.id) != article_hash(a)],
+        gone=sorted(set(old.articles) - outside - {a.id for a in articles}),
+        corpus_files=dict(sorted(files.items())), moved_paths=moved,
+        duplicates=duplicates + more, problems=problems,
+    )
+
+
+def corpus_name(path: str) -> str:
+    """An article's file as named in `corpus_files`, from its path as shown to users
+    ("corpus/a/b.md": relative to the corpus folder's parent)."""
+    return Path(path).relative_to(Path(path).parts[0]).as_posix() if path else ""
 
 
 def apply_changes(settings: Settings, embedder: Embedder, add: Sequence[Article] = (),
@@ -403,9 +446,9 @@ def apply_changes(settings: Settings, embedder: Embedder, add: Sequence[Article]
                 corpus_files[name] = digest
         renewed = {a.id for a in fresh}
         changes = Changes(fresh, sorted(set(remove) & set(known) - renewed), dict(sorted(
-            corpus_files.items())), dict(old.manifest.get("moved_paths", {})), duplicates)
-        return _commit(settings, embedder, old, changes, progress, on_progress,
-                       old.manifest.get("corpus_problems", []))
+            corpus_files.items())), dict(old.manifest.get("moved_paths", {})), duplicates,
+            old.manifest.get("corpus_problems", []))
+        return _commit(settings, embedder, old, changes, progress, on_progress)
 
 
 def _load_updatable(settings: Settings, embedder: Embedder) -> Index | None:
@@ -424,8 +467,7 @@ def _load_updatable(settings: Settings, embedder: Embedder) -> Index | None:
 
 
 def _commit(settings: Settings, embedder: Embedder, old: Index | None, changes: Changes,
-            progress: bool, on_progress: Progress | None, problems: list[str]
-            ) -> tuple[Index, UpdateReport]:
+            progress: bool, on_progress: Progress | None) -> tuple[Index, UpdateReport]:
     """Write the generation that applies `changes` to `old`, then swap it in.
     Must be called with the write lock held."""
     started = time.perf_counter()
@@ -456,7 +498,7 @@ def _commit(settings: Settings, embedder: Embedder, old: Index | None, changes: 
     seconds = round(time.perf_counter() - started, 3)
     manifest = _compatibility(settings, embedder) | {
         "corpus_files": changes.corpus_files,
-        "corpus_problems": problems,
+        "corpus_problems": changes.problems,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "counts": _counts(segments, frozen),
         "segments": [{"name": s.name, "dead": sorted(frozen.get(s.name, ()))} for s in segments],
@@ -672,27 +714,34 @@ def load(index_dir: Path, expected_path: Path | None = None) -> Index:
 def load_or_build(settings: Settings, embedder: Embedder, progress: bool = False,
                   rebuild: bool = False, on_progress: Progress | None = None
                   ) -> tuple[Index, UpdateReport | None]:
-    """The index of the configured corpus: loaded as is when no corpus file changed
-    (checked by hashing the files, without parsing them), else updated incrementally
-    (or rebuilt when the model or chunking changed)."""
+    """The index of the configured corpus: loaded as is when no corpus file changed,
+    else updated from the files that changed, which alone are parsed (all of them
+    when the index is rebuilt because the model or chunking changed)."""
     index_dir, corpus_dir = Path(settings.index_dir), Path(settings.corpus_dir)
     saved = read_manifest(index_dir)
-    up_to_date = (
-        not rebuild and saved is not None
-        and incompatibility(saved, settings, embedder) is None
-        and saved.get("corpus_files") == corpus_file_hashes(corpus_dir)
-    )
-    if up_to_date:
+    usable = (not rebuild and saved is not None
+              and incompatibility(saved, settings, embedder) is None)
+    on_disk = corpus_file_hashes(corpus_dir)
+    indexed = saved.get("corpus_files", {}) if usable else {}
+    if usable and on_disk == indexed:
         try:
             index = load(index_dir)
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             log.warning("Index illisible (%s) : reconstruction", exc)
         else:
-            for problem in saved.get("corpus_problems", []):
-                log.warning("%s", problem)
+            _log_problems(saved.get("corpus_problems", []))
             return index, None
-    corpus = load_corpus(corpus_dir)
-    for problem in corpus.problems:
-        log.warning("%s", problem)
-    return update(settings, embedder, corpus, progress=progress, rebuild=rebuild,
-                  on_progress=on_progress)
+    scope = None
+    if usable and on_disk:
+        scope = {name for name in on_disk.keys() | indexed.keys()
+                 if on_disk.get(name) != indexed.get(name)}
+    corpus = load_corpus(corpus_dir, only=scope)
+    index, report = update(settings, embedder, corpus, progress=progress, rebuild=rebuild,
+                           on_progress=on_progress, scope=scope)
+    _log_problems(index.manifest.get("corpus_problems", []))
+    return index, report
+
+
+def _log_problems(problems: list[dict]) -> None:
+    for problem in problems:
+        log.warning("%s", CorpusProblem(**problem))

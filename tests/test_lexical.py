@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from qa.lexical import B, K1, LexicalIndex, Postings
+from qa.lexical import K1, B, LexicalIndex, Postings
 
 DOCS = [
     ["amend", "plateform", "suspens"],

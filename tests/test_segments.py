@@ -118,6 +118,27 @@ def test_a_renamed_file_is_not_re_embedded(live):
     report = live.refresh()
     assert report is not None and not report.changed and live.embedder.encoded == 0
     assert live.index.articles["shein-procedure-suspension"].path.endswith("shein.md")
+    live.add([_article(corpus.parent, 4)])  # a later update keeps the new path
     again = load(live.settings.index_dir)
     assert again.articles["shein-procedure-suspension"].path.endswith("shein.md")
     assert np.isfinite(live.index.sentence_vectors[[0]]).all()
+
+
+def test_a_refresh_reads_only_the_files_that_changed(live, monkeypatch):
+    import qa.corpus
+
+    corpus = Path(live.settings.corpus_dir)
+    _article(corpus, 5)
+    (corpus / "vide.txt").write_text("   ", encoding="utf-8")
+    read = []
+    real_read = qa.corpus._read
+    monkeypatch.setattr(qa.corpus, "_read", lambda path, *a: read.append(path.name)
+                        or real_read(path, *a))
+    report = live.refresh()
+    assert sorted(read) == ["breve-5.txt", "vide.txt"]
+    assert report.added == ("breve-5",) and report.unchanged == 3
+    # The broken file is remembered and reported again at the next start, unread.
+    read.clear()
+    index, again = load_or_build(live.settings, live.embedder)
+    assert again is None and read == []
+    assert any(p["path"].endswith("vide.txt") for p in index.manifest["corpus_problems"])
