@@ -1,10 +1,10 @@
 """End-to-end cost of an incremental update, apart from the embedding model.
 
-`python -m qa.update_bench --base 2000,20000 --add 1000` builds an index of short
-synthetic French articles (5 chunks each) through the real `index.update`, then
-times what `qa add FILE` does with a file of `--add` more articles (`add_paths`:
+`python -m qa.update_bench --base 2000,20000 --add 250,1000,4000` builds an index of
+short synthetic French articles (5 chunks each) through the real `index.update`, then
+times what `qa add FILE` does with a file of each `--add` batch in turn (`add_paths`:
 corpus check, copy, chunking, BM25 postings, vector store, segment and generation
-written and swapped, merges when due), then `qa remove` of 100 of them. The embedder
+written and swapped, merges when due), then `qa remove` of 100 added articles. The embedder
 is a stand-in that hashes texts to unit vectors, so the figures isolate the index's
 own work; the real model's cost is proportional to the new texts only, since
 unchanged articles are never re-embedded (`tests/test_updates.py` counts them).
@@ -66,7 +66,8 @@ def _write(path: Path, start: int, count: int) -> None:
             fh.write(json.dumps(_article(i), ensure_ascii=False) + "\n")
 
 
-def measure(base_articles: int, added: int, folder: Path) -> dict:
+def measure(base_articles: int, batches: list[int], folder: Path) -> list[dict]:
+    """Build a base index, then time `qa add` of each batch in turn and a removal."""
     # 40-token chunks: each 9-sentence article gives 5 chunks.
     settings = Settings(
         corpus_dir=folder / "corpus", index_dir=folder / "index", chunk_tokens=40, chunk_overlap=0
@@ -76,25 +77,26 @@ def measure(base_articles: int, added: int, folder: Path) -> dict:
     embedder = HashEmbedder()
     started = time.perf_counter()
     index, _ = update(settings, embedder, load_corpus(settings.corpus_dir))
-    build = time.perf_counter() - started
-    _write(folder / "added.jsonl", base_articles, added)
+    rows = [{"base_chunks": index.n_chunks, "build_s": round(time.perf_counter() - started, 2),
+             "store": index.store.kind}]
+    first = base_articles
+    for size in batches:
+        _write(folder / f"added-{first}.jsonl", first, size)
+        before = index.n_chunks
+        started = time.perf_counter()
+        index, result = add_paths(settings, embedder, [folder / f"added-{first}.jsonl"])
+        rows.append({"base_chunks": before, "added_articles": len(result.report.added),
+                     "added_chunks": result.report.embedded_chunks,
+                     "add_s": round(time.perf_counter() - started, 2),
+                     "segments": len(index.segments), "store": index.store.kind})
+        first += size
+    gone = [f"a{i}" for i in range(base_articles, base_articles + min(first - base_articles,
+                                                                        100))]
     started = time.perf_counter()
-    index, result = add_paths(settings, embedder, [folder / "added.jsonl"])
-    add_seconds = time.perf_counter() - started
-    started = time.perf_counter()
-    gone = [f"a{i}" for i in range(base_articles, base_articles + min(added, 100))]
-    remove_articles(settings, embedder, gone)
-    return {
-        "base_chunks": index.n_chunks - result.report.embedded_chunks,
-        "base_build_s": round(build, 2),
-        "added_articles": len(result.report.added),
-        "added_chunks": result.report.embedded_chunks,
-        "add_s": round(add_seconds, 2),
-        "removed_articles": len(gone),
-        "remove_s": round(time.perf_counter() - started, 2),
-        "segments": len(index.segments),
-        "store": index.store.kind,
-    }
+    index, _ = remove_articles(settings, embedder, gone)
+    rows.append({"base_chunks": index.n_chunks + 5 * len(gone), "removed_articles": len(gone),
+                 "remove_s": round(time.perf_counter() - started, 2)})
+    return rows
 
 
 @click.command("update-bench")
@@ -104,12 +106,15 @@ def measure(base_articles: int, added: int, folder: Path) -> dict:
     show_default=True,
     help="Comma-separated sizes of the existing corpus, in articles (5 chunks each).",
 )
-@click.option("--add", "added", default=1000, show_default=True, help="Articles added.")
-def update_bench_command(base: str, added: int) -> None:
-    """Time adding ARTICLES to indexes of several sizes, model cost excluded."""
+@click.option("--add", "added", default="1000", show_default=True,
+              help="Comma-separated sizes of the batches of articles added one after another.")
+def update_bench_command(base: str, added: str) -> None:
+    """Time adding batches of articles to indexes of several sizes, model cost excluded."""
+    batches = [int(s) for s in added.split(",")]
     for size in (int(s) for s in base.split(",")):
         with tempfile.TemporaryDirectory() as tmp:
-            click.echo(json.dumps(measure(size, added, Path(tmp))))
+            for row in measure(size, batches, Path(tmp)):
+                click.echo(json.dumps(row))
 
 
 if __name__ == "__main__":
