@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import index as qaindex
-from . import updates
+from . import indexing, updates
 from .answerers import Answerer, ExtractiveAnswerer
 from .config import DEFAULT_MAX_QUESTION_CHARS, Settings
 from .embeddings import Embedder, load_embedder
 from .errors import EmptyQuestion
+from .index import Index
 from .retrieval import search
 from .schema import Answer, Hit, Passage
 
@@ -62,20 +62,20 @@ class Assistant:
     update: questions asked meanwhile are answered from the previous state.
     """
 
-    def __init__(self, settings: Settings, embedder: Embedder, index: qaindex.Index,
+    def __init__(self, settings: Settings, embedder: Embedder, index: Index,
                  answerer: Answerer | None = None):
         self.settings = settings
         self.embedder = embedder
-        self.last_update: qaindex.UpdateReport | None = None
+        self.last_update: indexing.UpdateReport | None = None
         self._state = (index, answerer or self._answerer_for(index))
         self._update_lock = threading.Lock()
 
-    def _answerer_for(self, index: qaindex.Index) -> Answerer:
+    def _answerer_for(self, index: Index) -> Answerer:
         return ExtractiveAnswerer(index, self.settings.answer_threshold,
                                   self.settings.max_citations)
 
     @property
-    def index(self) -> qaindex.Index:
+    def index(self) -> Index:
         return self._state[0]
 
     @property
@@ -89,24 +89,24 @@ class Assistant:
         (only new or changed articles are embedded; `rebuild` redoes everything)."""
         settings = settings or Settings.from_env()
         embedder = load_embedder(settings)
-        index, report = qaindex.load_or_build(settings, embedder, progress, rebuild=rebuild)
+        index, report = indexing.load_or_build(settings, embedder, progress, rebuild=rebuild)
         assistant = cls(settings, embedder, index)
         assistant.last_update = report
         return assistant
 
-    def _swap(self, index: qaindex.Index) -> None:
+    def _swap(self, index: Index) -> None:
         self._state = (index, self._answerer_for(index))
 
-    def refresh(self, progress: bool = False) -> qaindex.UpdateReport | None:
+    def refresh(self, progress: bool = False) -> indexing.UpdateReport | None:
         """Catch up with the corpus folder (files added or edited by hand)."""
         with self._update_lock:
-            index, report = qaindex.load_or_build(self.settings, self.embedder, progress)
+            index, report = indexing.load_or_build(self.settings, self.embedder, progress)
             self._swap(index)
             self.last_update = report
             return report
 
     def add(self, paths: list[Path], progress: bool = False,
-            on_progress: qaindex.Progress | None = None) -> updates.AddResult:
+            on_progress: indexing.Progress | None = None) -> updates.AddResult:
         """Copy files or folders of articles into the corpus and index them;
         `on_progress(done, total)` follows the encoding of their texts."""
         with self._update_lock:
@@ -117,7 +117,7 @@ class Assistant:
             return result
 
     def remove(self, article_ids: list[str], progress: bool = False
-               ) -> qaindex.UpdateReport | None:
+               ) -> indexing.UpdateReport | None:
         """Withdraw articles: their files go to `corpus/.trash/`, the index forgets them."""
         with self._update_lock:
             index, report = updates.remove_articles(self.settings, self.embedder,

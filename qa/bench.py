@@ -40,7 +40,7 @@ from .answer import Assistant, clean_question
 from .config import Settings
 from .embeddings import load_embedder
 from .errors import QAError
-from .index import load_or_build
+from .indexing import load_or_build
 from .logs import configure_logging
 from .retrieval import RETRIEVERS, search
 from .schema import Answer, Chunk, Citation, Hit

@@ -23,7 +23,7 @@ import numpy as np
 
 from .config import Settings
 from .corpus import load_corpus
-from .index import update
+from .indexing import update
 from .updates import add_paths, remove_articles
 
 _WORDS = [

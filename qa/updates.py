@@ -21,7 +21,7 @@ from .config import Settings
 from .corpus import READERS, CorpusFileError, file_hash, read_articles
 from .embeddings import Embedder
 from .errors import CorpusError
-from .index import (
+from .indexing import (
     Index,
     Progress,
     UpdateReport,

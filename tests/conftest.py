@@ -51,7 +51,7 @@ def embedder(settings_for_tests, converted_model):
 
 @pytest.fixture(scope="session")
 def assistant(settings_for_tests, embedder) -> Assistant:
-    from qa.index import load_or_build
+    from qa.indexing import load_or_build
 
     index, _ = load_or_build(settings_for_tests, embedder)
     return Assistant(settings_for_tests, embedder, index)

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from qa import Assistant, IndexNotBuilt
-from qa.index import load, load_or_build, read_manifest
+from qa.index import load, read_manifest
+from qa.indexing import load_or_build
 
 from .conftest import ROOT
 

@@ -12,9 +12,9 @@ QA_DIR = ROOT / "qa"
 # Leaves first, then the pipeline in order, then the front ends.
 ORDER = [
     "schema", "errors", "config", "logs", "text", "corpus", "chunking", "model_conversion",
-    "embeddings", "vector_store", "lexical", "segments", "index", "updates", "retrieval",
-    "answerers", "answer", "conversation", "metrics", "bench", "scale_bench", "update_bench",
-    "web", "cli",
+    "embeddings", "vector_store", "lexical", "segments", "index", "indexing", "updates",
+    "retrieval", "answerers", "answer", "conversation", "metrics", "bench", "scale_bench",
+    "update_bench", "web", "cli",
 ]
 
 

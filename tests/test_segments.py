@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from qa import Assistant
-from qa.index import load, load_or_build
+from qa.index import load
+from qa.indexing import load_or_build
 from qa.segments import MAX_DEAD_SHARE, MERGE_FACTOR, TIER_BASE_CHUNKS, merge_plan
 
 from .test_updates import CountingEmbedder

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from qa import Assistant, IndexLocked
-from qa.index import load, load_or_build, write_lock
+from qa.index import load
+from qa.indexing import load_or_build, write_lock
 
 from .conftest import ROOT
 

@@ -19,7 +19,7 @@ import pytest
 
 import qa.web as web
 from qa import Assistant, QAError, Settings
-from qa.index import load_or_build
+from qa.indexing import load_or_build
 from qa.schema import Article
 from qa.web import NO_FILE_HINT, UPLOAD_ERROR_MESSAGE, add_articles, esc, respond
 
