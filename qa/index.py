@@ -208,20 +208,20 @@ class Index:
         return self.articles[article_id].text[start:end]
 
 
-
-
 # ---------------------------------------------------------------- loading
 
 
 def read_manifest(index_dir: Path) -> dict | None:
+    """The published generation's manifest, or None when there is none (or it is unreadable)."""
+    return _read_manifest(Path(index_dir) / CURRENT)
+
+
+def _read_manifest(generation: Path) -> dict | None:
     try:
-        return json.loads((Path(index_dir) / CURRENT / "manifest.json").read_text("utf-8"))
+        return json.loads((generation / "manifest.json").read_text("utf-8"))
     except (OSError, ValueError):
         return None
 
-
-
-# ---------------------------------------------------------------- loading
 
 # Segments never change once written, so loads in one process share them.
 _segment_cache: weakref.WeakValueDictionary[str, Segment] = weakref.WeakValueDictionary()
@@ -235,26 +235,27 @@ def _segment(folder: Path) -> Segment:
     return segment
 
 
-def load(index_dir: Path, expected_path: Path | None = None) -> Index:
+def load(index_dir: Path) -> Index:
     """Load the published index; `IndexNotBuilt` when there is none."""
     index_dir = Path(index_dir)
     for attempt in range(3):
-        manifest = read_manifest(index_dir)
+        generation = (index_dir / CURRENT).resolve()
+        manifest = _read_manifest(generation)
         if manifest is None:
+            if attempt < 2 and (index_dir / CURRENT).resolve() != generation:
+                continue  # swapped and removed while we read it
             raise IndexNotBuilt(f"Aucun index dans {index_dir} : lancez `qa index`.")
         if manifest.get("format") != FORMAT:
             raise IndexMismatch(f"L'index {index_dir} a le format {manifest.get('format')!r} "
                                 f"au lieu de {FORMAT!r} : relancez `qa index`.")
-        gen = expected_path or (index_dir / CURRENT).resolve()
         try:
             segments = [_segment(index_dir / SEGMENTS / s["name"]) for s in manifest["segments"]]
-            store = VectorStore.load(gen / "dense.faiss")
+            store = VectorStore.load(generation / "dense.faiss")
         except FileNotFoundError:
             # A writer swapped generations and removed this one's files meanwhile.
-            if attempt == 2 or expected_path is not None:
+            if attempt == 2:
                 raise
             continue
         dead = {s["name"]: frozenset(s["dead"]) for s in manifest["segments"] if s["dead"]}
-        return Index(gen, manifest, segments, dead, store)
+        return Index(generation, manifest, segments, dead, store)
     raise AssertionError("unreachable")
-
