@@ -15,7 +15,7 @@ Structure by size (figures measured by `python -m qa.scale_bench`, see docs/scal
   float16 codes (`IndexHNSWSQ`) would halve the vectors' memory, but their
   rounding swaps e5's near-ties (within ~1e-3 cosine): at 1M they cost 0.01-0.02
   recall@10 at the same efSearch, and were no faster. float32 fits the 2 GB
-  budget at 1M vectors (1.8 GB with the links). `efSearch` is the smallest on a
+  budget at 1M vectors (1.7 GiB with the links). `efSearch` is the smallest on a
   grid that finds `CALIBRATION_RECALL` of the exact top 10 for calibration
   queries drawn to be as hard as real questions.
 - FAISS cannot take nodes out of an HNSW graph, so removing marks the row dead
@@ -25,12 +25,12 @@ Structure by size (figures measured by `python -m qa.scale_bench`, see docs/scal
   the live vectors. Graph rows are numbered by insertion, and `_labels` maps
   them to caller ids (-1 once dead): that keeps the bitmap a plain array over
   rows, and an id removed then added again simply gets a new row.
-- Adding inserts into the graph (time proportional to the added vectors).
-  When the live count has grown `CALIBRATION_GROWTH` times since the last
-  calibration, `add` calibrates again: recall at a given `efSearch` slowly
-  drops as the graph grows, and the geometric schedule keeps the cost constant
-  per added vector. Below half `FLAT_LIMIT` live vectors the store goes back
-  to exact search.
+- Adding inserts into the graph: time proportional to the added vectors, plus
+  a copy of its arrays when FAISS grows them (once per process). When the live
+  count has grown `CALIBRATION_GROWTH` times since the last calibration, `add`
+  calibrates again: recall at a given `efSearch` slowly drops as the graph
+  grows, and the geometric schedule keeps the cost constant per added vector.
+  Below half `FLAT_LIMIT` live vectors the store goes back to exact search.
 
 Vectors must be L2-normalised float32 so that inner product is cosine similarity.
 """
@@ -48,25 +48,27 @@ FLAT = "flat"
 HNSW = "hnsw"
 
 # Past this many vectors an exact single-query search takes more than a few ms on
-# one core of the 2-core machine (p50 0.6 ms at 10k, 2.4 ms at 40k, 13 ms at 80k).
+# one core of the 2-core machine (p50 0.6 ms at 10k, 2.3 ms at 40k, 7-13 ms at 80k).
 FLAT_LIMIT = 40_000
 # Graph degree (2 * M links per row on the bottom layer). On the hard "mixed"
 # synthetic data at 100k, M=16 never reached 0.95 recall@10 (0.936 at efSearch
-# 1024); 32 reached it at efSearch 256 in 1.1 ms. 48 was slightly faster for
-# the same recall, but its links would take the 1M store past 2 GB.
+# 1024); 32 reached it at efSearch 256 in 1.1 ms. 48 and 64 were about as fast
+# for the same recall, and their links would take the 1M store past 2 GB.
 HNSW_M = 32
 # Candidates kept while inserting. At 1M mixed vectors, 40 (FAISS's default)
-# and 64 gave recall@10 0.94 at efSearch 1024; 96 gave 0.96, 128 0.97 with a
-# build 30% longer than 96's (about 6 min on 2 cores).
+# and 64 gave recall@10 0.94 at efSearch 1024, 96 0.96, 128 0.97 (within noise)
+# for a third more insertion work. With 96, 1M vectors build in 4-6 min on 2 cores.
 EF_CONSTRUCTION = 96
 # efSearch candidates, in steps of 2^(1/3): at 1M vectors recall grows slowly
 # with efSearch and latency linearly (7 ms at 1024, 12 ms at 1625), so the
-# steps must be fine. The largest answers a query at 1M in about 15 ms. The
+# steps must be fine. The largest answers a query at 1M in about 14 ms. The
 # smallest is 64: below it a search saves under 0.3 ms, and on small graphs
 # real questions were harder than the calibration queries (300 PIAF
 # sentences: efSearch 20 calibrated, questions got recall@10 0.918).
 EF_GRID = tuple(round(64 * 2 ** (step / 3)) for step in range(16))
-# Share of the exact top 10 that efSearch must find for calibration queries.
+# Share of the exact top 10 that efSearch must find for calibration queries:
+# the 0.95 goal, plus a little for the drop at a fixed efSearch while the store
+# grows up to CALIBRATION_GROWTH times before it calibrates again.
 CALIBRATION_RECALL = 0.955
 CALIBRATION_QUERIES = 512
 CALIBRATION_K = 10
@@ -77,8 +79,9 @@ CALIBRATION_K = 10
 # questions got recall@10 0.652 / 0.827 / 0.925, these draws 0.675 / 0.846 /
 # 0.914, stored vectors left out of their own answers 0.881 / 0.970 / 0.993
 # (0.821 / 0.930 / 0.967 moved 0.4 of the way between two others). Calibrating
-# on stored vectors would pick an efSearch far too small for questions; the
-# bench's synthetic queries (held-out chunks plus noise) are as easy.
+# on stored vectors would pick an efSearch far too small for questions. So,
+# on synthetic data, would the bench's queries (held-out chunks plus noise):
+# on 1M "mixed" vectors they got 0.960 at efSearch 1024, these draws 0.941.
 CALIBRATION_SAMPLE = 4096
 CALIBRATION_GROWTH = 1.5
 # Rebuild the graph when this share of its rows is dead: a rebuild costs a full
@@ -88,7 +91,8 @@ COMPACT_DEAD_SHARE = 0.25
 # Rows read back at once when rebuilding from the graph, to bound the extra memory.
 _REBUILD_BLOCK = 65_536
 # Below this many queries, one OpenMP thread: on the shared 2-core machine a
-# second thread made single-query search 3-10x slower (docs/scale.md).
+# second thread never made a single query faster, and up to 50x slower when
+# the machine was busy (docs/scale.md).
 PARALLEL_MIN_QUERIES = 16
 _SEED = 1234
 
