@@ -290,8 +290,10 @@ def _commit(settings: Settings, embedder: Embedder, old: Index | None, changes: 
     segments = list(old.segments) if old else []
     dead = {name: set(ids) for name, ids in old.dead.items()} if old else {}
     replaced = [a.id for a in changes.fresh if old and a.id in old.articles]
-    for article_id in [*changes.gone, *replaced]:
-        store.remove(old.chunk_rows_of(article_id))
+    leaving = [*changes.gone, *replaced]
+    if leaving:  # one call: each scans the store's id map once
+        store.remove(np.concatenate([old.chunk_rows_of(aid) for aid in leaving]))
+    for article_id in leaving:
         dead.setdefault(old.segment_of(article_id), set()).add(article_id)
     moved = {aid: path for aid, path in changes.moved_paths.items()
              if aid not in changes.gone and aid not in replaced}

@@ -143,3 +143,25 @@ def test_a_refresh_reads_only_the_files_that_changed(live, monkeypatch):
     index, again = load_or_build(live.settings, live.embedder)
     assert again is None and read == []
     assert any(p["path"].endswith("vide.txt") for p in index.manifest["corpus_problems"])
+
+
+def test_updates_through_a_graph_store(live, tmp_path, monkeypatch):
+    import qa.vector_store
+
+    # A tiny exact-search limit puts the store past it with a few briefs: the same
+    # code paths as a corpus of more than 40,000 chunks, in seconds.
+    monkeypatch.setattr(qa.vector_store, "FLAT_LIMIT", 6)
+    live.add([_article(tmp_path, i) for i in range(6)])
+    index = live.index
+    assert index.store.kind == qa.vector_store.HNSW
+    assert index.store.ntotal == index.n_chunks
+    live.remove(["breve-2"])
+    assert live.index.store.kind == qa.vector_store.HNSW
+    hits = live.search("Brève numéro 2 sur le port de Lorient", retriever="dense", k=20)
+    assert hits and all(h.article.id != "breve-2" for h in hits)
+    reloaded = load(live.settings.index_dir)
+    assert reloaded.store.kind == qa.vector_store.HNSW
+    assert sorted(reloaded.store.ids()) == sorted(live.index.store.ids())
+    answer = Assistant(live.settings, live.embedder, reloaded).answer(
+        "Quel sujet la brève numéro 5 traite-t-elle ?")
+    assert answer.citations and answer.citations[0].article_id == "breve-5"
