@@ -49,7 +49,7 @@ class _Layout:
         self.live = live  # per segment, the local numbers of its live items, ascending
         self.offsets = np.cumsum([0] + [len(x) for x in live])
         self.where = []  # per segment, the global position of each local item, -1 if dead
-        for offset, local, size in zip(self.offsets, live, sizes, strict=False):
+        for offset, local, size in zip(self.offsets[:-1], live, sizes, strict=True):
             where = np.full(size, -1, dtype=np.int64)
             where[local] = np.arange(len(local)) + offset
             self.where.append(where)

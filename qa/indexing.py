@@ -195,19 +195,8 @@ def _changes(old: Index | None, corpus: CorpusLoad, scope: Collection[str] | Non
                        problems)
     outside = set() if scope is None else {
         aid for aid, a in old.articles.items() if corpus_name(a.path) not in scope}
-    taken = {h: aid for h, aid in old.text_hashes.items() if aid in outside}
-    candidates, duplicates = [], []
-    for article in corpus.articles:
-        first = taken.get(text_hash(article.text))
-        if article.id in outside:  # as `load_corpus` does for ids repeated in the folder
-            problems.append(asdict(CorpusProblem(article.path, None, (
-                f"identifiant « {article.id} » déjà utilisé par {old.articles[article.id].path}"
-                " — article ignoré ; donnez-lui un autre id"))))
-        elif first is not None:
-            duplicates.append(duplicate_message(article, first, old.articles[first].path))
-        else:
-            candidates.append(article)
-    articles, more = deduplicate(candidates, old.articles)
+    articles, duplicates, clashes = _screened(old, corpus.articles, outside)
+    problems += clashes
     known = old.article_hashes
     moved = dict(old.manifest.get("moved_paths", {}))
     moved.update({a.id: a.path for a in articles
@@ -222,8 +211,29 @@ def _changes(old: Index | None, corpus: CorpusLoad, scope: Collection[str] | Non
         fresh=[a for a in articles if known.get(a.id) != article_hash(a)],
         gone=sorted(set(old.articles) - outside - {a.id for a in articles}),
         corpus_files=dict(sorted(files.items())), moved_paths=moved,
-        duplicates=duplicates + more, problems=problems,
+        duplicates=duplicates, problems=problems,
     )
+
+
+def _screened(old: Index, articles: Iterable[Article], outside: set[str]
+              ) -> tuple[list[Article], list[str], list[dict]]:
+    """The `articles` to keep next to the `outside` ones, which `old` serves and which
+    stay: one per text, an indexed one first. Also the duplicates, described, and the
+    articles refused for taking an outside article's id, as `CorpusProblem` dicts."""
+    taken = {h: aid for h, aid in old.text_hashes.items() if aid in outside}
+    candidates, duplicates, clashes = [], [], []
+    for article in articles:
+        first = taken.get(text_hash(article.text))
+        if article.id in outside:  # as `load_corpus` does for ids repeated in the folder
+            clashes.append(asdict(CorpusProblem(article.path, None, (
+                f"identifiant « {article.id} » déjà utilisé par {old.articles[article.id].path}"
+                " — article ignoré ; donnez-lui un autre id"))))
+        elif first is not None:
+            duplicates.append(duplicate_message(article, first, old.articles[first].path))
+        else:
+            candidates.append(article)
+    kept, more = deduplicate(candidates, old.articles)
+    return kept, duplicates + more, clashes
 
 
 def corpus_name(path: str) -> str:
@@ -234,31 +244,30 @@ def corpus_name(path: str) -> str:
 
 def apply_changes(settings: Settings, embedder: Embedder, add: Sequence[Article] = (),
                   remove: Sequence[str] = (), files: dict[str, str | None] | None = None,
-                  progress: bool = False, on_progress: Progress | None = None
-                  ) -> tuple[Index, UpdateReport]:
+                  progress: bool = False, on_progress: Progress | None = None,
+                  base: Index | None = None) -> tuple[Index, UpdateReport]:
     """Index `add` and drop `remove` without reading the corpus folder: the work is
     proportional to the change. `files` gives the new sha256 of the corpus files the
-    change touched (None: file gone), for the next start-up's up-to-date check."""
-    with write_lock(Path(settings.index_dir)):
-        old = _load_updatable(settings, embedder)
+    change touched (None: file gone), for the next start-up's up-to-date check.
+
+    `base`, the index the caller just loaded, spares reading it again when it is
+    still the published one; the update then changes its vector store in place."""
+    index_dir = Path(settings.index_dir)
+    with write_lock(index_dir):
+        current = base is not None and base.path.resolve() == (index_dir / CURRENT).resolve()
+        old = base if current else _load_updatable(settings, embedder)
         if old is None:
             raise IndexNotBuilt("Aucun index à mettre à jour : lancez `qa index`.")
-        known, taken = old.article_hashes, old.text_hashes
-        fresh, duplicates = [], []
-        for article in add:
-            first = taken.get(text_hash(article.text))
-            if first is not None and first != article.id:
-                duplicates.append(duplicate_message(article, first, old.articles[first].path))
-            elif known.get(article.id) != article_hash(article):
-                fresh.append(article)
-                taken[text_hash(article.text)] = article.id
+        renewed = {a.id for a in add}
+        articles, duplicates, _ = _screened(old, add, set(old.articles) - renewed)
+        known = old.article_hashes
+        fresh = [a for a in articles if known.get(a.id) != article_hash(a)]
         corpus_files = dict(old.manifest.get("corpus_files", {}))
         for name, digest in (files or {}).items():
             if digest is None:
                 corpus_files.pop(name, None)
             else:
                 corpus_files[name] = digest
-        renewed = {a.id for a in fresh}
         changes = Changes(fresh, sorted(set(remove) & set(known) - renewed), dict(sorted(
             corpus_files.items())), dict(old.manifest.get("moved_paths", {})), duplicates,
             old.manifest.get("corpus_problems", []))

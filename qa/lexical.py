@@ -61,13 +61,12 @@ class Postings:
         order = np.argsort(terms, kind="stable")
         rank = np.empty(len(terms), dtype=np.int64)
         rank[order] = np.arange(len(terms))
-        key = rank[term_ids] * max(len(lengths), 1) + doc_ids
-        unique, inverse = np.unique(key, return_inverse=True)
+        stride = max(len(lengths), 1)  # one key per (term, document) pair
+        unique, inverse = np.unique(rank[term_ids] * stride + doc_ids, return_inverse=True)
         freqs = np.bincount(inverse, weights=counts, minlength=len(unique)).astype(np.float32)
-        term_of = unique // max(len(lengths), 1)
-        starts = np.searchsorted(term_of, np.arange(len(terms) + 1)).astype(np.int64)
-        return cls(terms[order], starts, (unique % max(len(lengths), 1)).astype(np.int32),
-                   freqs, lengths.astype(np.int32))
+        starts = np.searchsorted(unique // stride, np.arange(len(terms) + 1)).astype(np.int64)
+        return cls(terms[order], starts, (unique % stride).astype(np.int32), freqs,
+                   lengths.astype(np.int32))
 
     @classmethod
     def concat(cls, parts: Sequence[tuple[Postings, np.ndarray]]) -> Postings:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,7 +105,7 @@ def add_paths(settings: Settings, embedder: Embedder, paths: list[Path],
                                       on_progress=on_progress)
     elif added:
         index, report = apply_changes(settings, embedder, add=added, files=files,
-                                      progress=progress, on_progress=on_progress)
+                                      progress=progress, on_progress=on_progress, base=index)
     else:
         report = None
     return index, AddResult(tuple(copied), tuple(skipped), report)
@@ -160,25 +161,21 @@ def remove_articles(settings: Settings, embedder: Embedder, article_ids: list[st
     unknown = [i for i in article_ids if i not in indexed]
     if unknown:
         raise CorpusError(f"Article(s) inconnu(s) : {', '.join(unknown)} — voyez `qa list`.")
-    per_file: dict[Path, set[str]] = {}
+    per_file: dict[str, set[str]] = {}  # by the path shown to users, "corpus/x.jsonl"
     for article_id in article_ids:
-        per_file.setdefault(_source_file(corpus_dir, indexed[article_id]), set()).add(article_id)
+        per_file.setdefault(indexed[article_id].path, set()).add(article_id)
+    sharing = Counter(a.path for a in indexed.values())
     files: dict[str, str | None] = {}
     with write_lock(Path(settings.index_dir)):
         (corpus_dir / TRASH).mkdir(exist_ok=True)
-        for path, ids in per_file.items():
-            others = [a for a in indexed.values() if _source_file(corpus_dir, a) == path]
+        for shown, ids in per_file.items():
+            path = (corpus_dir.parent / shown).resolve()
             key = _corpus_key(corpus_dir, path)
-            if path.suffix.lower() == ".jsonl" and len(others) > len(ids):
+            if path.suffix.lower() == ".jsonl" and sharing[shown] > len(ids):
                 _drop_jsonl_lines(path, ids, corpus_dir)
                 files[key] = file_hash(path.read_bytes())
             else:
                 _trash(corpus_dir, path)
                 files[key] = None
     return apply_changes(settings, embedder, remove=article_ids, files=files,
-                         progress=progress, on_progress=on_progress)
-
-
-def _source_file(corpus_dir: Path, article) -> Path:
-    # Article.path is relative to the corpus folder's parent ("corpus/x.md").
-    return (corpus_dir.parent / article.path).resolve()
+                         progress=progress, on_progress=on_progress, base=index)
