@@ -25,12 +25,12 @@ browser-deps:
 
 # pytest exits 5 when it collects no test: that is reported, not hidden as a pass of nothing.
 test: setup browser-deps
-	$(VENV)/bin/ruff check qa tests app.py
+	$(VENV)/bin/ruff check qa tests benchmarks app.py
 	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; fi; exit $$rc
 
 lint: setup
-	$(VENV)/bin/ruff check qa tests app.py
+	$(VENV)/bin/ruff check qa tests benchmarks app.py
 
 bench: setup
 	$(VENV)/bin/qa bench evals/seed_qa_dev.jsonl

@@ -4,13 +4,23 @@
     >>> result = answer("Quelle est la peine prévue ?")      # doctest: +SKIP
     >>> print(result.text)                                   # doctest: +SKIP
 
-`Assistant` keeps the model and index loaded for repeated questions;
-`Settings` holds every option (environment variables `QA_*`).
+`Assistant.load()` keeps the model and index loaded for repeated questions and keeps
+the corpus and its index in step (`add`, `remove`, `refresh`); `Settings` holds every
+option (environment variables `QA_*`). Two seams take your own parts:
+`Assistant.load(embedder=...)` any `Embedder`, `Assistant.load(answerer=...)` any
+`Answerer` (it gets the index with each question, so it survives every update).
+
+The stages, each a package that imports only from the ones before it:
+`qa.corpus` (files → articles), `qa.embeddings` (texts → vectors), `qa.index`
+(articles → segments, BM25, vector store, updates), `qa.answering` (retrieval,
+answerers, the assistant); then the front ends `qa.cli`, `qa.web` and `qa.eval`
+(`qa bench`). See docs/architecture.md.
 """
 
-from .answer import Assistant, answer, clean_question
-from .config import Settings
-from .errors import (
+from qa.answering import Answerer, Assistant, Draft, answer, clean_question
+from qa.config import Settings
+from qa.embeddings import Embedder
+from qa.errors import (
     CorpusError,
     EmptyQuestion,
     IndexLocked,
@@ -18,18 +28,22 @@ from .errors import (
     IndexNotBuilt,
     ModelError,
     QAError,
+    SettingsError,
 )
-from .schema import Answer, Article, Chunk, Citation, Hit, Passage
+from qa.schema import Answer, Article, Chunk, Citation, Hit, Passage
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Answer",
+    "Answerer",
     "Article",
     "Assistant",
     "Chunk",
     "Citation",
     "CorpusError",
+    "Draft",
+    "Embedder",
     "EmptyQuestion",
     "Hit",
     "IndexLocked",
@@ -39,6 +53,7 @@ __all__ = [
     "Passage",
     "QAError",
     "Settings",
+    "SettingsError",
     "__version__",
     "answer",
     "clean_question",

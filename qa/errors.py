@@ -6,6 +6,7 @@
     ├── IndexMismatch          the index on disk was built with other settings or model
     ├── IndexLocked            another process is writing the index
     ├── ModelError             the embedding model cannot be prepared or loaded
+    ├── SettingsError          a `QA_*` variable or option with a value that cannot be used
     └── EmptyQuestion          an empty or blank question (also a ValueError)
 
 Each message says what happened and what to do about it.
@@ -34,6 +35,10 @@ class IndexLocked(QAError):
 
 class ModelError(QAError):
     """The embedding model cannot be prepared or loaded."""
+
+
+class SettingsError(QAError, ValueError):
+    """A setting has a value of the wrong type or out of its range."""
 
 
 class EmptyQuestion(QAError, ValueError):

@@ -37,24 +37,21 @@ def settings_for_tests(tmp_path_factory) -> Settings:
 
 @pytest.fixture(scope="session")
 def converted_model(settings_for_tests) -> Path:
-    from qa.model_conversion import ensure_converted
+    from qa.embeddings.conversion import ensure_converted
 
     return ensure_converted(settings_for_tests.cache_dir)
 
 
 @pytest.fixture(scope="session")
 def embedder(settings_for_tests, converted_model):
-    from qa.embeddings import load_embedder
+    from qa.embeddings.embedder import load_embedder
 
     return load_embedder(settings_for_tests)
 
 
 @pytest.fixture(scope="session")
 def assistant(settings_for_tests, embedder) -> Assistant:
-    from qa.indexing import load_or_build
-
-    index, _ = load_or_build(settings_for_tests, embedder)
-    return Assistant(settings_for_tests, embedder, index)
+    return Assistant.load(settings_for_tests, embedder=embedder)
 
 
 @pytest.fixture

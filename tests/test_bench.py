@@ -1,4 +1,4 @@
-"""Tests of qa.bench: datasets, gold mapping, the end-to-end runs and their reports."""
+"""Tests of qa.eval.bench: datasets, gold mapping, the end-to-end runs and their reports."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from qa.bench import (
+from qa.corpus.readers import load_corpus
+from qa.eval.bench import (
     RECALL_DEPTH,
     BenchOptions,
     DatasetError,
@@ -23,7 +24,6 @@ from qa.bench import (
     write_outputs,
     write_squad_corpus,
 )
-from qa.corpus import load_corpus
 
 EVALS = Path(__file__).resolve().parents[1] / "evals"
 SEED = EVALS / "seed_qa_dev.jsonl"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from qa.chunking import chunk_articles
-from qa.corpus import load_corpus
+from qa.corpus.readers import load_corpus
+from qa.index.chunking import chunk_articles
 from qa.schema import Article
 
 from .conftest import CORPUS

@@ -1,4 +1,4 @@
-"""Tests of qa.corpus: the formats, the bad inputs it reports, and the default corpus."""
+"""Tests of qa.corpus.readers: the formats, the bad inputs it reports, and the default corpus."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.corpus import (
+from qa.corpus.readers import (
     READERS,
     CorpusFileError,
     CorpusProblem,

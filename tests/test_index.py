@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 
 from qa import Assistant, IndexNotBuilt
-from qa.index import load, read_manifest
-from qa.indexing import load_or_build
+from qa.answering.assistant import default_answerer
+from qa.index.view import load, read_manifest
+from qa.index.writer import load_or_build
 
 from .conftest import ROOT
 
@@ -74,7 +75,7 @@ def test_rebuilt_when_chunk_settings_change(fresh_settings, embedder):
     smaller = replace(fresh_settings, chunk_tokens=64, chunk_overlap=8)
     index, _ = load_or_build(smaller, embedder)
     assert _generation(fresh_settings) != generation
-    assert index.manifest["chunker"]["chunk_tokens"] == 64
+    assert index.manifest.shape.chunker.chunk_tokens == 64
 
 
 def test_broken_files_are_reported_and_skipped(fresh_settings, embedder, caplog):
@@ -153,10 +154,10 @@ def test_killed_build_leaves_a_whole_index(fresh_settings, embedder, moment):
     else:
         assert "ajout" in after.articles
     assert after.store.ntotal == len(after.chunks)
-    assistant = Assistant(fresh_settings, embedder, after)
+    assistant = Assistant(fresh_settings, embedder, after, default_answerer(fresh_settings))
     assert assistant.answer("Quelle est la peine prévue ?").answered
     # The next run finishes the job and cleans the leftovers.
     rebuilt, _ = load_or_build(fresh_settings, embedder)
     assert "ajout" in rebuilt.articles
     assert not list(index_dir.glob(".gen-*"))
-    assert read_manifest(index_dir)["counts"]["articles"] == 4
+    assert read_manifest(index_dir).counts.articles == 4

@@ -1,4 +1,4 @@
-"""Data flows one way: a module imports only from stages before it."""
+"""Data flows one way: a package imports only from the stages before it."""
 
 from __future__ import annotations
 
@@ -9,45 +9,74 @@ import pytest
 from .conftest import ROOT
 
 QA_DIR = ROOT / "qa"
-# Leaves first, then the pipeline in order, then the front ends.
-ORDER = [
-    "schema", "errors", "config", "logs", "text", "corpus", "chunking", "model_conversion",
-    "embeddings", "vector_store", "lexical", "segments", "index", "indexing", "updates",
-    "retrieval", "answerers", "answer", "conversation", "metrics", "bench", "scale_bench",
-    "update_bench", "web", "cli",
-]
+# Leaves first, then the pipeline's stages in order, then the front ends.
+ORDER = ["schema", "errors", "config", "logs", "text", "corpus", "embeddings", "reader", "index",
+         "answering", "eval", "web", "cli"]
+FRONT_ENDS = {"eval", "web", "cli"}  # the only ones that may use the public API, `qa`
 
 
-def _local_imports(path) -> set[str]:
+def unit_of(path) -> str:
+    """The layer a file of qa/ belongs to: its package, or its module at the top."""
+    parts = path.relative_to(QA_DIR).with_suffix("").parts
+    return parts[0]
+
+
+def _imported_units(path) -> set[str]:
+    package = path.relative_to(ROOT).with_suffix("").parts[:-1]
     found = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom):
-            if node.level == 1 and node.module:
-                found.add(node.module.split(".")[0])
-            elif node.level == 1:  # `from . import x`: a module, or a name of qa/__init__
-                found.update(a.name if (QA_DIR / f"{a.name}.py").exists() else "__init__"
-                             for a in node.names)
-            elif node.module and node.module.startswith("qa."):
-                found.add(node.module.split(".")[1])
-            elif node.module == "qa":
-                found.add("__init__")
+            if node.level:
+                base = package[: len(package) - node.level + 1]
+                module = ".".join([*base, *(node.module or "").split(".")]).strip(".")
+                names = [module] if node.module else [f"{module}.{a.name}" for a in node.names]
+            else:
+                module = node.module or ""
+                names = [module] if module != "qa" else [f"qa.{a.name}" for a in node.names]
         elif isinstance(node, ast.Import):
-            found.update(a.name.split(".")[1] for a in node.names if a.name.startswith("qa."))
-            if any(a.name == "qa" for a in node.names):
-                found.add("__init__")
+            names = [a.name for a in node.names]
+        else:
+            continue
+        for name in names:
+            parts = name.split(".")
+            if parts[0] != "qa":
+                continue
+            top = parts[1] if len(parts) > 1 else "__init__"
+            found.add(top if top in ORDER else "__init__")
     return found
 
 
-def test_every_module_is_placed():
-    modules = {p.stem for p in QA_DIR.glob("*.py")} - {"__init__", "__main__"}
-    assert modules <= set(ORDER), f"add {sorted(modules - set(ORDER))} to ORDER"
+def _files():
+    return [p for p in sorted(QA_DIR.rglob("*.py")) if p.name != "__main__.py"
+            and p.relative_to(QA_DIR).as_posix() != "__init__.py"]
 
 
-@pytest.mark.parametrize("module", [m for m in ORDER if (QA_DIR / f"{m}.py").exists()])
-def test_imports_point_upstream(module):
-    position = ORDER.index(module)
-    for dependency in _local_imports(QA_DIR / f"{module}.py"):
-        if dependency == "__init__":  # the public API: only front ends may use it
-            assert module in {"bench", "web", "cli"}, f"qa/{module}.py imports qa"
+def test_every_unit_is_placed():
+    units = {unit_of(p) for p in _files()}
+    assert units <= set(ORDER), f"add {sorted(units - set(ORDER))} to ORDER"
+
+
+@pytest.mark.parametrize("path", _files(), ids=lambda p: p.relative_to(QA_DIR).as_posix())
+def test_imports_point_upstream(path):
+    unit = unit_of(path)
+    for dependency in _imported_units(path) - {unit}:
+        if dependency == "__init__":
+            assert unit in FRONT_ENDS, f"{path.relative_to(ROOT)} imports qa"
             continue
-        assert ORDER.index(dependency) < position, f"qa/{module}.py imports {dependency}"
+        assert ORDER.index(dependency) < ORDER.index(unit), (
+            f"{path.relative_to(ROOT)} imports qa.{dependency}, a later stage")
+
+
+def test_the_package_never_imports_the_developer_benchmarks():
+    for path in _files():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else [
+                    node.module or ""]
+                assert not any(n.startswith("benchmarks") for n in names), path
+
+
+@pytest.mark.parametrize("path", _files(), ids=lambda p: p.relative_to(QA_DIR).as_posix())
+def test_modules_stay_small(path):
+    lines = len(path.read_text(encoding="utf-8").splitlines())
+    assert lines <= 400, f"{path.relative_to(ROOT)} has {lines} lines: split it by concern"

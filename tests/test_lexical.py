@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from qa.lexical import K1, B, LexicalIndex, Postings
+from qa.index.lexical import K1, B, LexicalIndex, Postings
 
 DOCS = [
     ["amend", "plateform", "suspens"],
@@ -93,3 +93,32 @@ def test_concat_keeps_the_chosen_documents(tmp_path):
     loaded = Postings.load(tmp_path / "p.npz")  # no pickle needed
     for field in ("terms", "starts", "docs", "freqs", "lengths"):
         assert np.array_equal(getattr(loaded, field), getattr(expected, field)), field
+
+
+FRENCH = [
+    "Le gouvernement a engagé une procédure de suspension de la plateforme Shein.",
+    "La plateforme risque une amende de 60 000 euros et deux ans d'emprisonnement.",
+    "Le parquet de Paris a ouvert une enquête sur les deepfakes générés par Grok.",
+    "Les députés ont saisi la justice ; l'enquête vise le réseau social X.",
+    "Une amende, une suspension, une enquête : le ministre détaille les sanctions prévues.",
+]
+
+
+@pytest.mark.parametrize("question", ["Quelle amende pour la plateforme ?",
+                                      "Qui a ouvert une enquête sur Grok ?",
+                                      "suspension enquête ministre sanctions"])
+def test_scores_match_the_bm25s_reference(question):
+    """As bm25s checks itself against rank_bm25: same tokens, same Lucene BM25 scores."""
+    bm25s = pytest.importorskip("bm25s")
+    from qa.text import bm25_tokenize, bm25_tokens
+
+    docs = bm25_tokenize(FRENCH)
+    reference = bm25s.BM25(method="lucene", k1=K1, b=B)
+    reference.index(docs, show_progress=False)  # our tokens as they are: only scoring differs
+    query = bm25_tokens(question)
+    expected = reference.get_scores(query)
+    positions, scores = one_part(docs).search(query, k=len(docs))
+    ours = dict(zip(positions.tolist(), scores.tolist(), strict=True))
+    assert ours, "the question shares no stem with the fixture"
+    for i, score in enumerate(expected):
+        assert ours.get(i, 0.0) == pytest.approx(score, rel=1e-5, abs=1e-6)

@@ -1,11 +1,11 @@
-"""Tests of qa.metrics: the French answer normaliser, answer scores, ranking scores,
+"""Tests of qa.eval.metrics: the French answer normaliser, answer scores, ranking scores,
 refusal accounting and percentiles."""
 
 from __future__ import annotations
 
 import pytest
 
-from qa.metrics import (
+from qa.eval.metrics import (
     Figure,
     answer_support,
     citation_precision,

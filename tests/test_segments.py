@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from qa import Assistant
-from qa.index import load
-from qa.indexing import load_or_build
-from qa.segments import MAX_DEAD_SHARE, MERGE_FACTOR, TIER_BASE_CHUNKS, merge_plan
+from qa.index.segments import MAX_DEAD_SHARE, MERGE_FACTOR, TIER_BASE_CHUNKS, merge_plan
+from qa.index.view import load
+from qa.index.writer import load_or_build
 
 from .test_updates import CountingEmbedder
 
@@ -34,9 +34,9 @@ def _article(folder: Path, i: int) -> Path:
 @pytest.fixture
 def live(fresh_settings, embedder) -> Assistant:
     counting = CountingEmbedder(embedder)
-    index, _ = load_or_build(fresh_settings, counting)
+    assistant = Assistant.load(fresh_settings, embedder=counting)
     counting.encoded = 0
-    return Assistant(fresh_settings, counting, index)
+    return assistant
 
 
 # --------------------------------------------------------------------------- policy
@@ -108,7 +108,8 @@ def test_an_old_index_still_answers_after_its_files_are_gone(live, tmp_path):
     gone = Path(live.settings.index_dir) / "segments" / old.segments[0].name
     assert not gone.exists()
     # A reader holding the previous generation keeps its arrays and open files.
-    answer = Assistant(live.settings, live.embedder, old).answer("Quelle est la peine prévue ?")
+    reader = Assistant(live.settings, live.embedder, old, live.answerer)
+    answer = reader.answer("Quelle est la peine prévue ?")
     assert answer.answered and "grok" in answer.citations[0].article_id
 
 
@@ -126,14 +127,14 @@ def test_a_renamed_file_is_not_re_embedded(live):
 
 
 def test_a_refresh_reads_only_the_files_that_changed(live, monkeypatch):
-    import qa.corpus
+    import qa.corpus.readers
 
     corpus = Path(live.settings.corpus_dir)
     _article(corpus, 5)
     (corpus / "vide.txt").write_text("   ", encoding="utf-8")
     read = []
-    real_read = qa.corpus._read
-    monkeypatch.setattr(qa.corpus, "_read", lambda path, *a: read.append(path.name)
+    real_read = qa.corpus.readers._read
+    monkeypatch.setattr(qa.corpus.readers, "_read", lambda path, *a: read.append(path.name)
                         or real_read(path, *a))
     report = live.refresh()
     assert sorted(read) == ["breve-5.txt", "vide.txt"]
@@ -142,26 +143,26 @@ def test_a_refresh_reads_only_the_files_that_changed(live, monkeypatch):
     read.clear()
     index, again = load_or_build(live.settings, live.embedder)
     assert again is None and read == []
-    assert any(p["path"].endswith("vide.txt") for p in index.manifest["corpus_problems"])
+    assert any(p.path.endswith("vide.txt") for p in index.manifest.corpus_problems)
 
 
 def test_updates_through_a_graph_store(live, tmp_path, monkeypatch):
-    import qa.vector_store
+    import qa.index.vector_store
 
     # A tiny exact-search limit puts the store past it with a few briefs: the same
     # code paths as a corpus of more than 40,000 chunks, in seconds.
-    monkeypatch.setattr(qa.vector_store, "FLAT_LIMIT", 6)
+    monkeypatch.setattr(qa.index.vector_store, "FLAT_LIMIT", 6)
     live.add([_article(tmp_path, i) for i in range(6)])
     index = live.index
-    assert index.store.kind == qa.vector_store.HNSW
+    assert index.store.kind == qa.index.vector_store.HNSW
     assert index.store.ntotal == index.n_chunks
     live.remove(["breve-2"])
-    assert live.index.store.kind == qa.vector_store.HNSW
+    assert live.index.store.kind == qa.index.vector_store.HNSW
     hits = live.search("Brève numéro 2 sur le port de Lorient", retriever="dense", k=20)
     assert hits and all(h.article.id != "breve-2" for h in hits)
     reloaded = load(live.settings.index_dir)
-    assert reloaded.store.kind == qa.vector_store.HNSW
+    assert reloaded.store.kind == qa.index.vector_store.HNSW
     assert sorted(reloaded.store.ids()) == sorted(live.index.store.ids())
-    answer = Assistant(live.settings, live.embedder, reloaded).answer(
+    answer = Assistant(live.settings, live.embedder, reloaded, live.answerer).answer(
         "Quel sujet la brève numéro 5 traite-t-elle ?")
     assert answer.citations and answer.citations[0].article_id == "breve-5"

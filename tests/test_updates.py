@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from qa import Assistant, IndexLocked
-from qa.index import load
-from qa.indexing import load_or_build, write_lock
+from qa.index.publish import write_lock
+from qa.index.view import load
 
 from .conftest import ROOT
 
@@ -43,9 +43,9 @@ class CountingEmbedder:
 @pytest.fixture
 def live(fresh_settings, embedder):
     counting = CountingEmbedder(embedder)
-    index, _ = load_or_build(fresh_settings, counting)
+    assistant = Assistant.load(fresh_settings, embedder=counting)
     counting.encoded = 0
-    return Assistant(fresh_settings, counting, index)
+    return assistant
 
 
 def test_add_ask_remove(live, tmp_path):
@@ -198,3 +198,32 @@ def test_an_id_already_taken_is_refused_up_front(live, tmp_path):
     assert result.copied == ()
     assert "déjà utilisé" in result.skipped[0]
     assert not (Path(live.settings.corpus_dir) / source.name).exists()
+
+
+class RecordingAnswerer:
+    """A custom answerer: names the first hit's article and remembers the indexes it got."""
+
+    def __init__(self):
+        self.indexes = []
+
+    def answer(self, index, question, hits, query_vector):
+        from qa.answering.base import Draft
+
+        self.indexes.append(index)
+        return Draft(f"réponse maison : {hits[0].article.id}", True, (), 1.0)
+
+
+def test_a_custom_answerer_survives_every_update(fresh_settings, embedder, tmp_path):
+    custom = RecordingAnswerer()
+    assistant = Assistant.load(fresh_settings, embedder=embedder, answerer=custom)
+    source = tmp_path / "cannes.txt"
+    source.write_text(CANNES, encoding="utf-8")
+    assistant.add([source])
+    assert assistant.answerer is custom
+    assert assistant.answer(QUESTION).text == "réponse maison : cannes"
+    assert "cannes" in custom.indexes[-1].articles  # handed the index after the add
+    assistant.remove(["cannes"])
+    assistant.refresh()
+    result = assistant.answer(QUESTION)
+    assert result.text.startswith("réponse maison : ") and "cannes" not in result.text
+    assert custom.indexes[-1] is assistant.index

@@ -1,12 +1,13 @@
-"""VectorStore: ids survive every change; the switch to HNSW keeps recall (qa/vector_store.py)."""
+"""VectorStore (qa/index/vector_store.py): ids survive every change; HNSW keeps recall."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from qa import vector_store
-from qa.vector_store import EF_GRID, FLAT, HNSW, VectorStore, recall_at_k
+from qa.index import vector_store
+from qa.index.calibration import EF_GRID, recall_at_k
+from qa.index.vector_store import FLAT, HNSW, VectorStore
 
 DIM = 48
 

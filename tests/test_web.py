@@ -12,10 +12,11 @@ from types import SimpleNamespace
 import pytest
 from click.testing import CliRunner
 
-import qa.web as web
+import qa.web.app as web
 from qa import Answer, Citation, EmptyQuestion, Passage, QAError, Settings
-from qa.conversation import context_questions, contextualize, is_follow_up
-from qa.web import (
+from qa.answering.conversation import context_questions, contextualize, is_follow_up
+from qa.index.manifest import Counts
+from qa.web.app import (
     CLOSEST_HEADING,
     EMPTY_HINT,
     ERROR_MESSAGE,
@@ -46,7 +47,8 @@ class StubAssistant:
 
     def __init__(self, reply=None, articles=None):
         self.settings = Settings()
-        self.index = SimpleNamespace(articles=articles or {}, manifest={"counts": {}})
+        self.index = SimpleNamespace(articles=articles or {},
+                                     manifest=SimpleNamespace(counts=Counts()))
         self.asked: list[str] = []
         self.reply = reply
 
@@ -188,7 +190,7 @@ def test_long_message_is_bounded_and_said_so():
 
 def test_engine_failure_is_a_short_french_message_and_is_logged(caplog):
     stub = StubAssistant(reply=RuntimeError("boom: secret internals"))
-    with caplog.at_level(logging.ERROR, logger="qa.web"):
+    with caplog.at_level(logging.ERROR, logger="qa.web.app"):
         reply = respond("Quelle est la peine prévue ?", [], [], [], stub)
     shown = _contents(reply)
     assert esc(ERROR_MESSAGE) in shown or ERROR_MESSAGE in shown
@@ -334,7 +336,7 @@ class _Launched:
 def fake_serve(monkeypatch):
     """`qa serve` with the loading and launching recorded instead of done."""
     launched, loaded = _Launched(), {}
-    fake = SimpleNamespace(index=SimpleNamespace(manifest={"counts": {"articles": 3, "chunks": 7}},
+    fake = SimpleNamespace(index=SimpleNamespace(manifest=SimpleNamespace(counts=Counts(3, 7)),
                                                  articles={}, n_chunks=7))
 
     def load(settings, progress=False):

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from qa.web import esc
+from qa.web.app import esc
 
 from .web_support import served
 

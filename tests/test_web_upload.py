@@ -17,11 +17,11 @@ from types import SimpleNamespace
 
 import pytest
 
-import qa.web as web
+import qa.web.app as web
 from qa import Assistant, QAError, Settings
-from qa.indexing import load_or_build
+from qa.index.manifest import Counts
 from qa.schema import Article
-from qa.web import NO_FILE_HINT, UPLOAD_ERROR_MESSAGE, add_articles, esc, respond
+from qa.web.app import NO_FILE_HINT, UPLOAD_ERROR_MESSAGE, add_articles, esc, respond
 
 from .test_web_browser import ARTIFACTS, ask, last_reply
 from .web_support import CHROMIUM_ARGS, chromium_path, free_port, new_page, served
@@ -57,15 +57,14 @@ class Recorder:
 @pytest.fixture
 def live(fresh_settings, embedder) -> Assistant:
     """An assistant over a private copy of the corpus (3 articles), its index built."""
-    index, _ = load_or_build(fresh_settings, embedder)
-    return Assistant(fresh_settings, embedder, index)
+    return Assistant.load(fresh_settings, embedder=embedder)
 
 
 def _stub(add) -> SimpleNamespace:
     """An engine whose `add` is `add`, over one article, for the failure paths."""
     article = Article(id="a", title="Un article", text="Un texte.")
     return SimpleNamespace(settings=Settings(), add=add, index=SimpleNamespace(
-        articles={"a": article}, manifest={"counts": {"articles": 1, "chunks": 1}}, n_chunks=1))
+        articles={"a": article}, manifest=SimpleNamespace(counts=Counts(1, 1)), n_chunks=1))
 
 
 # --------------------------------------------------------------------------- handler
@@ -150,7 +149,7 @@ def test_engine_failure_is_a_short_french_message_and_is_logged(caplog, tmp_path
         raise RuntimeError("boom: secret internals")
 
     path = _uploaded(tmp_path, "cannes.txt", CANNES)
-    with caplog.at_level(logging.ERROR, logger="qa.web"):
+    with caplog.at_level(logging.ERROR, logger="qa.web.app"):
         done = add_articles([path], _stub(add), Recorder())
     assert esc(UPLOAD_ERROR_MESSAGE) in done.status and not done.done
     assert "boom" not in done.status and "Traceback" not in done.status

@@ -32,7 +32,7 @@ def free_port() -> int:
 @contextmanager
 def served(assistant) -> Iterator[str]:
     """The real app for `assistant`, launched in this process; yields its URL."""
-    from qa.web import create_app
+    from qa.web.app import create_app
 
     demo = create_app(assistant)
     port = free_port()

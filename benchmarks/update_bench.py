@@ -1,6 +1,6 @@
 """End-to-end cost of an incremental update, apart from the embedding model.
 
-`python -m qa.update_bench --base 2000,20000 --add 250,1000,4000` builds an index of
+`python -m benchmarks.update_bench --base 2000,20000 --add 250,1000,4000` builds an index of
 short synthetic French articles (5 chunks each) through the real `index.update`, then
 times what `qa add FILE` does with a file of each `--add` batch in turn (`add_paths`:
 corpus check, copy, chunking, BM25 postings, vector store, segment and generation
@@ -21,10 +21,10 @@ from pathlib import Path
 import click
 import numpy as np
 
-from .config import Settings
-from .corpus import load_corpus
-from .indexing import update
-from .updates import add_paths, remove_articles
+from qa.config import Settings
+from qa.corpus.readers import load_corpus
+from qa.index.updates import add_paths, remove_articles
+from qa.index.writer import update
 
 _WORDS = [
     "presse", "régionale", "enquête", "parquet", "plateforme", "ministre", "article",

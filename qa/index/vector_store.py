@@ -1,12 +1,12 @@
 """Chunk vectors and nearest-neighbour search: one FAISS index that grows from exact to approximate.
 
 This module owns the FAISS index holding (id, vector) pairs, the choice of its
-structure by size, the HNSW graph with its tombstones, compaction and
-`efSearch` calibration, and the index files. It leaves to others what an id
-means (`qa.index` maps ids to chunks), embedding and normalising the vectors,
+structure by size, the HNSW graph with its tombstones and compaction, and the index
+files; how wide the graph searches (`efSearch`) is calibrated in `calibration`. It leaves to others what an id
+means (`view` maps ids to chunks), embedding and normalising the vectors,
 and publishing the index folder atomically.
 
-Structure by size (figures measured by `python -m qa.scale_bench`, see docs/scale.md):
+Structure by size (figures measured by `python -m benchmarks.scale_bench`, see docs/scale.md):
 
 - up to `FLAT_LIMIT` vectors: exact search, `IndexIDMap2(IndexFlatIP)`;
 - past it: an HNSW graph over the float32 vectors (`IndexHNSWFlat`, inner
@@ -39,10 +39,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+
+from qa.index.calibration import CALIBRATION_GROWTH, calibrate_ef_search, graph_search, omp_threads
 
 FLAT = "flat"
 HNSW = "hnsw"
@@ -59,31 +60,6 @@ HNSW_M = 32
 # and 64 gave recall@10 0.94 at efSearch 1024, 96 0.96, 128 0.97 (within noise)
 # for a third more insertion work. With 96, 1M vectors build in 4-6 min on 2 cores.
 EF_CONSTRUCTION = 96
-# efSearch candidates, in steps of 2^(1/3): at 1M vectors recall grows slowly
-# with efSearch and latency linearly (7 ms at 1024, 12 ms at 1625), so the
-# steps must be fine. The largest answers a query at 1M in about 14 ms. The
-# smallest is 64: below it a search saves under 0.3 ms, and on small graphs
-# real questions were harder than the calibration queries (300 PIAF
-# sentences: efSearch 20 calibrated, questions got recall@10 0.918).
-EF_GRID = tuple(round(64 * 2 ** (step / 3)) for step in range(16))
-# Share of the exact top 10 that efSearch must find for calibration queries:
-# the 0.95 goal, plus a little for the drop at a fixed efSearch while the store
-# grows up to CALIBRATION_GROWTH times before it calibrates again.
-CALIBRATION_RECALL = 0.955
-CALIBRATION_QUERIES = 512
-CALIBRATION_K = 10
-# Calibration queries are isotropic Gaussian draws around the mean of this many
-# live vectors, with their total variance: like real questions, and unlike
-# stored vectors, they fall between the passages. On 2,000 real e5 PIAF
-# sentences, with graphs of M=8 / 16 / 32 searched at efSearch 32, PIAF
-# questions got recall@10 0.652 / 0.827 / 0.925, these draws 0.675 / 0.846 /
-# 0.914, stored vectors left out of their own answers 0.881 / 0.970 / 0.993
-# (0.821 / 0.930 / 0.967 moved 0.4 of the way between two others). Calibrating
-# on stored vectors would pick an efSearch far too small for questions. So,
-# on synthetic data, would the bench's queries (held-out chunks plus noise):
-# on 1M "mixed" vectors they got 0.960 at efSearch 1024, these draws 0.941.
-CALIBRATION_SAMPLE = 4096
-CALIBRATION_GROWTH = 1.5
 # Rebuild the graph when this share of its rows is dead: a rebuild costs a full
 # build, so the cost per removal stays constant, and up to here the dead rows
 # cost search no recall (they still route) and little time.
@@ -94,7 +70,6 @@ _REBUILD_BLOCK = 65_536
 # second thread never made a single query faster, and up to 50x slower when
 # the machine was busy (docs/scale.md).
 PARALLEL_MIN_QUERIES = 16
-_SEED = 1234
 
 
 class VectorStore:
@@ -329,29 +304,13 @@ class VectorStore:
             if self._labels is None:
                 scores, ids = self._index.search(queries, k)
             else:
-                scores, rows = _graph_search(self._index, queries, k, self._selector)
+                scores, rows = graph_search(self._index, queries, k, self._selector)
                 ids = np.where(rows >= 0, self._labels[rows], -1)
         scores[ids < 0] = -np.inf
         return scores, ids
 
 
 # ---------------------------------------------------------------- helpers
-
-
-@contextmanager
-def omp_threads(n: int | None) -> Iterator[None]:
-    """Run FAISS on `n` OpenMP threads in this thread (None: leave as is)."""
-    import faiss
-
-    if n is None:
-        yield
-        return
-    before = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(n)
-    try:
-        yield
-    finally:
-        faiss.omp_set_num_threads(before)
 
 
 def _sidecar(path: Path, suffix: str) -> Path:
@@ -393,64 +352,3 @@ def _flat_blocks(index) -> list[tuple[np.ndarray, np.ndarray]]:
     return [(_flat_ids(index), index.index.reconstruct_n(0, index.ntotal))]
 
 
-def _graph_search(index, queries: np.ndarray, k: int, selector,
-                  ef_search: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(scores, rows) from the graph, skipping rows outside `selector` when given."""
-    import faiss
-
-    params = faiss.SearchParametersHNSW(efSearch=ef_search or index.hnsw.efSearch)
-    if selector is not None:
-        params.sel = selector
-    return index.search(queries, k, params=params)
-
-
-def calibrate_ef_search(index, selector, labels: np.ndarray) -> int:
-    """Smallest efSearch on EF_GRID that finds CALIBRATION_RECALL of the exact top 10.
-
-    Queries are drawn around the live vectors (see CALIBRATION_SAMPLE). A result
-    counts as found when it scores at least the exact 10th best, so duplicate
-    chunks do not read as misses.
-    """
-    import faiss
-
-    k = CALIBRATION_K
-    queries = _calibration_queries(index.storage, labels)
-    params = faiss.SearchParameters()
-    if selector is not None:
-        params.sel = selector
-    best, rows = index.storage.search(queries, k, params=params)
-    wanted = (rows >= 0).sum(axis=1)
-    bar = best[np.arange(len(best)), np.maximum(wanted - 1, 0)][:, None] - 1e-6
-    for ef in EF_GRID:
-        found, rows = _graph_search(index, queries, k, selector, ef)
-        hits = np.minimum(((found >= bar) & (rows >= 0)).sum(axis=1), wanted)
-        if hits.sum() >= CALIBRATION_RECALL * wanted.sum():
-            return ef
-    return EF_GRID[-1]
-
-
-def _calibration_queries(storage, labels: np.ndarray) -> np.ndarray:
-    rng = np.random.default_rng(_SEED)
-    live = np.flatnonzero(labels >= 0)
-    sample = storage.reconstruct_batch(
-        np.sort(rng.choice(live, min(len(live), CALIBRATION_SAMPLE), replace=False)))
-    return gaussian_queries(sample, CALIBRATION_QUERIES, rng)
-
-
-def gaussian_queries(sample: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """`n` normalised isotropic Gaussian draws with the mean and total variance of `sample`."""
-    mean = sample.mean(axis=0)
-    spread = np.sqrt(((sample - mean) ** 2).sum(axis=1).mean() / sample.shape[1])
-    queries = mean + spread * rng.standard_normal((n, sample.shape[1]))
-    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
-    return queries.astype(np.float32)
-
-
-def recall_at_k(found: np.ndarray, exact: np.ndarray) -> float:
-    """Mean share of each row's exact ids (ignoring -1) that `found` also returns."""
-    hits = total = 0
-    for got, want in zip(found, exact, strict=True):
-        want = want[want >= 0]
-        hits += len(np.intersect1d(got, want))
-        total += len(want)
-    return hits / total if total else 1.0

@@ -11,11 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import text as frtext
-from .index import Index
-from .schema import Hit
-
-RETRIEVERS = ("dense", "bm25", "hybrid")
+from qa import text as frtext
+from qa.config import RETRIEVERS
+from qa.index.view import Index
+from qa.schema import Hit
 
 
 @dataclass(frozen=True)

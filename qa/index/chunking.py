@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable
 
-from .schema import Article, Chunk
+from qa.schema import Article, Chunk
 
 # Paragraphs, then lines, then sentence ends (after . ! ? … and a closing quote),
 # then clause marks, then words: the splitter only falls back to a finer one when a

@@ -1,6 +1,6 @@
-"""`python -m qa.scale_bench`: how the vector store behaves from 10k to 1M chunks on 2 cores.
+"""`python -m benchmarks.scale_bench`: the vector store from 10k to 1M chunks on 2 cores.
 
-    python -m qa.scale_bench --sizes 10000,100000,1000000 --queries 200 \\
+    python -m benchmarks.scale_bench --sizes 10000,100000,1000000 --queries 200 \\
         --json bench-results/scale.json --markdown bench-results/scale.md
 
 For each size and data set it builds a `VectorStore` in one `add` (what a
@@ -59,9 +59,9 @@ from pathlib import Path
 import click
 import numpy as np
 
-from . import text as frtext
-from . import vector_store
-from .vector_store import VectorStore, gaussian_queries, recall_at_k
+from qa import text as frtext
+from qa.index import vector_store
+from qa.index.vector_store import VectorStore, gaussian_queries, recall_at_k
 
 DIM = 384
 K = 10
@@ -572,4 +572,4 @@ def scale_bench_command(sizes: list[int], n_queries: int, data_sets: list[str], 
 
 
 if __name__ == "__main__":
-    scale_bench_command(prog_name="python -m qa.scale_bench")
+    scale_bench_command(prog_name="python -m benchmarks.scale_bench")

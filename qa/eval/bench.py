@@ -26,7 +26,7 @@ import resource
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -34,17 +34,16 @@ import click
 import numpy as np
 from tqdm import tqdm
 
-from . import __version__
-from . import metrics as m
-from .answer import Assistant, clean_question
-from .config import Settings
-from .embeddings import load_embedder
-from .errors import QAError
-from .indexing import load_or_build
-from .logs import configure_logging
-from .retrieval import RETRIEVERS, search
-from .schema import Answer, Chunk, Citation, Hit
-from .text import fold, nfc
+from qa import __version__
+from qa.answering.assistant import Assistant, clean_question
+from qa.answering.retrieval import RETRIEVERS, search
+from qa.config import Settings
+from qa.errors import QAError
+from qa.eval import metrics as m
+from qa.index.manifest import Chunker, Manifest
+from qa.logs import configure_logging
+from qa.schema import Answer, Chunk, Citation, Hit
+from qa.text import fold, nfc
 
 log = logging.getLogger(__name__)
 
@@ -499,24 +498,23 @@ class BenchResult:
 def open_assistant(settings: Settings, embedder=None, progress: bool = False,
                    ) -> tuple[Assistant, IndexInfo]:
     """An assistant over `settings.corpus_dir`, building its index only when needed."""
-    embedder = embedder or load_embedder(settings)
-    index, update = load_or_build(settings, embedder, progress)
-    manifest = index.manifest
-    return Assistant(settings, embedder, index), IndexInfo(
-        built_now=update is not None, build_seconds=manifest.get("build_seconds"),
-        wall_seconds=update.seconds if update else None,
-        counts=dict(manifest.get("counts", {})))
+    assistant = Assistant.load(settings, embedder=embedder, progress=progress)
+    return assistant, index_info(assistant)
 
 
-def _index_info(assistant: Assistant) -> IndexInfo:
-    manifest = assistant.index.manifest
-    return IndexInfo(False, manifest.get("build_seconds"), None, dict(manifest.get("counts", {})))
+def index_info(assistant: Assistant) -> IndexInfo:
+    """What the benchmark reports of the assistant's index, and of the update it loaded."""
+    update, manifest = assistant.last_update, assistant.index.manifest
+    return IndexInfo(built_now=update is not None, build_seconds=manifest.build_seconds,
+                     wall_seconds=update.seconds if update else None,
+                     counts=asdict(manifest.counts))
 
 
 def index_folder_name(settings: Settings) -> str:
     """One index folder per model and chunking, so that runs comparing them each keep
     their index instead of rebuilding one folder in turn."""
-    shape = json.dumps(settings.index_shape(), sort_keys=True)
+    shape = json.dumps({"model": settings.embedding_model, **asdict(Chunker.of(settings))},
+                       sort_keys=True)
     return "index-" + hashlib.sha256(shape.encode()).hexdigest()[:8]
 
 
@@ -532,7 +530,7 @@ def prepare(dataset: Dataset, settings: Settings, options: BenchOptions, assista
         opened, info = open_assistant(settings, embedder, options.progress)
         return opened, info, settings
     if assistant is not None:
-        return assistant, _index_info(assistant), assistant.settings
+        return assistant, index_info(assistant), assistant.settings
     opened, info = open_assistant(settings, embedder, options.progress)
     return opened, info, settings
 
@@ -681,9 +679,9 @@ def run_report(retriever: str, asked: Sequence[Asked], info: IndexInfo,
     return {"retriever": retriever, "n": len(outcomes), "metrics": metrics, "counts": counts}
 
 
-def corpus_hash(manifest: dict) -> str:
+def corpus_hash(manifest: Manifest) -> str:
     """Hash of the corpus files the index was built from."""
-    files = json.dumps(manifest.get("corpus_files", {}), sort_keys=True)
+    files = json.dumps(manifest.corpus_files, sort_keys=True)
     return hashlib.sha256(files.encode()).hexdigest()[:16]
 
 
@@ -855,10 +853,7 @@ def bench_command(dataset: Path, limit: int | None, seed: int | None, k: int | N
                   markdown_path: Path | None, failures_path: Path | None, latency_sample: int,
                   work_dir: Path) -> None:
     """Évaluer l'assistant sur DATASET (JSON Lines comme evals/, ou SQuAD/PIAF/FQuAD)."""
-    try:
-        settings = Settings.from_env()
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from exc
+    settings = Settings.from_env()
     options = BenchOptions(retrievers=tuple(dict.fromkeys(retrievers)) or (settings.retriever,),
                            k=k, limit=limit, seed=seed, work_dir=work_dir, progress=True,
                            latency_sample=latency_sample)

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ModelError
+from qa.errors import ModelError
 
 log = logging.getLogger(__name__)
 

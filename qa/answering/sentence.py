@@ -1,13 +1,9 @@
-"""Turning retrieved passages into a cited answer.
+"""The sentence answerer: the retrieved passages' best sentences, quoted verbatim.
 
-`Answerer` is the seam: anything that maps (question, hits) to a `Draft` whose
-text carries `[n]` markers pointing into its citations can replace the default
-(a generative LLM back-end, a trained reader) without touching retrieval.
-
-The default `ExtractiveAnswerer` never writes words of its own: it picks the
-sentences of the retrieved passages that best answer the question and returns
-them verbatim, each followed by its `[n]`, so every claim is a quote. It refuses
-when its confidence falls below the calibrated threshold.
+`ExtractiveAnswerer` never writes words of its own: it picks the sentences of the
+retrieved passages that best answer the question and returns them verbatim, each
+followed by its `[n]`, so every claim is a quote. It refuses when the closest cosine
+between the question and a retrieved sentence falls below the calibrated threshold.
 """
 
 from __future__ import annotations
@@ -16,15 +12,13 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 
-from . import text as frtext
-from .index import Index
-from .schema import Citation, Hit
-
-NOT_FOUND = "Je ne trouve pas la réponse dans les articles indexés."
+from qa import text as frtext
+from qa.answering.base import NOT_FOUND, Draft, sentence_citation
+from qa.index import Index
+from qa.schema import Hit
 
 # Weights of the sentence score; chosen on evals/ (see README, "Calibration").
 _LEXICAL_WEIGHT = 0.10
@@ -49,22 +43,6 @@ _STATES_CAUSE = re.compile(
 
 
 @dataclass(frozen=True)
-class Draft:
-    """An answerer's output: French text with `[n]` markers, and what backs them."""
-
-    text: str
-    answered: bool
-    citations: tuple[Citation, ...]
-    confidence: float
-
-
-class Answerer(Protocol):
-    def answer(
-        self, question: str, hits: Sequence[Hit], query_vector: np.ndarray | None
-    ) -> Draft: ...
-
-
-@dataclass(frozen=True)
 class ScoredSentence:
     position: int
     score: float
@@ -75,14 +53,15 @@ class ScoredSentence:
 class ExtractiveAnswerer:
     """Answers with the best-matching sentences of the retrieved passages, quoted verbatim."""
 
-    def __init__(self, index: Index, threshold: float, max_citations: int = 2):
-        self.index = index
+    def __init__(self, threshold: float, max_citations: int = 2):
         self.threshold = threshold
         self.max_citations = max_citations
 
-    def term_weights(self, question_stems: set[str]) -> dict[str, tuple[float, np.ndarray]]:
+    @staticmethod
+    def term_weights(index: Index, question_stems: set[str]
+                     ) -> dict[str, tuple[float, np.ndarray]]:
         """IDF over the corpus's sentences, and the sentences using it, of each stem."""
-        terms = self.index.sentence_terms
+        terms = index.sentence_terms
         n = max(terms.n_docs, 1)
         weights = {}
         for term in question_stems:
@@ -104,25 +83,25 @@ class ExtractiveAnswerer:
             found += weight * np.isin(positions, having)
         return found / total
 
-    def rank_sentences(
-        self, question: str, hits: Sequence[Hit], query_vector: np.ndarray
-    ) -> list[ScoredSentence]:
+    def rank_sentences(self, index: Index, question: str, hits: Sequence[Hit],
+                       query_vector: np.ndarray) -> list[ScoredSentence]:
         first_rank: dict[int, int] = {}
         for rank, hit in enumerate(hits):
-            for position in self.index.sentences_in(hit.chunk):
+            for position in index.sentences_in(hit.chunk):
                 first_rank.setdefault(position, rank)
         if not first_rank:
             return []
         positions = list(first_rank)
-        dense = self.index.sentence_vectors[positions] @ query_vector.astype(np.float32)
-        coverage = self.coverage(self.term_weights(set(frtext.bm25_tokens(question))), positions)
+        dense = index.sentence_vectors[positions] @ query_vector.astype(np.float32)
+        coverage = self.coverage(self.term_weights(index, set(frtext.bm25_tokens(question))),
+                                 positions)
         # Answer-type cues: a sentence that states a number (or a cause) is a likelier
         # answer to a question that asks for one than a sentence restating the question.
         cues = self.cues(question)
         scored = []
         for position, d, cov in zip(positions, dense.tolist(), coverage.tolist(), strict=True):
             score = d + _LEXICAL_WEIGHT * cov + _RANK_WEIGHT / (1 + first_rank[position])
-            sentence = self.index.sentence_text(position)
+            sentence = index.sentence_text(position)
             score += _ANSWER_TYPE_BONUS * sum(1 for p in cues if p.search(sentence))
             scored.append(ScoredSentence(position, score, d, cov))
         return sorted(scored, key=lambda s: -s.score)
@@ -136,7 +115,8 @@ class ExtractiveAnswerer:
         ]
         return [pattern for pattern, found in asked if found]
 
-    def choose(self, question: str, ranked: list[ScoredSentence]) -> list[ScoredSentence]:
+    def choose(self, index: Index, question: str, ranked: list[ScoredSentence]
+               ) -> list[ScoredSentence]:
         """The best sentence, plus a close runner-up, or the best one holding the
         answer type the best lacks (the sentence after « Pourquoi … ? »'s restatement)."""
         best = ranked[0]
@@ -146,22 +126,23 @@ class ExtractiveAnswerer:
             if s.score >= best.score - _SECOND_SENTENCE_MARGIN
         ]
         for pattern in self.cues(question):
-            if any(pattern.search(self.index.sentence_text(s.position)) for s in chosen):
+            if any(pattern.search(index.sentence_text(s.position)) for s in chosen):
                 continue
             typed = [
                 s
                 for s in ranked[1:]
                 if s.score >= best.score - _ANSWER_TYPE_MARGIN
-                and pattern.search(self.index.sentence_text(s.position))
+                and pattern.search(index.sentence_text(s.position))
             ]
             if typed:
                 chosen = [best, typed[0]]
         return chosen[: max(self.max_citations, 1)]
 
-    def answer(self, question: str, hits: Sequence[Hit], query_vector: np.ndarray | None) -> Draft:
+    def answer(self, index: Index, question: str, hits: Sequence[Hit],
+               query_vector: np.ndarray | None) -> Draft:
         if query_vector is None:
             raise ValueError("the extractive answerer needs the question's embedding")
-        ranked = self.rank_sentences(question, hits, query_vector)
+        ranked = self.rank_sentences(index, question, hits, query_vector)
         if not ranked:
             return Draft(NOT_FOUND, False, (), 0.0)
         # Confidence is the closest cosine between the question and a retrieved
@@ -170,28 +151,15 @@ class ExtractiveAnswerer:
         confidence = max(s.dense for s in ranked)
         if confidence < self.threshold:
             return Draft(NOT_FOUND, False, (), confidence)
-        chosen = self.choose(question, ranked)
+        chosen = self.choose(index, question, ranked)
         # Quotes read in article order, as a reader would meet them.
         chosen.sort(
             key=lambda s: (
-                self.index.sentence_spans[s.position][0],
-                self.index.sentence_spans[s.position][1],
+                index.sentence_spans[s.position][0],
+                index.sentence_spans[s.position][1],
             )
         )
-        citations = tuple(self._citation(n, s.position) for n, s in enumerate(chosen, start=1))
+        citations = tuple(sentence_citation(index, n, s.position)
+                          for n, s in enumerate(chosen, start=1))
         text = " ".join(f"{c.quote} [{c.n}]" for c in citations)
         return Draft(text, True, citations, confidence)
-
-    def _citation(self, n: int, position: int) -> Citation:
-        article_id, start, end = self.index.sentence_spans[position]
-        article = self.index.articles[article_id]
-        return Citation(
-            n=n,
-            article_id=article_id,
-            title=article.title,
-            source=article.source,
-            date=article.date,
-            start=start,
-            end=end,
-            quote=article.text[start:end],
-        )

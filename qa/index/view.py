@@ -1,12 +1,12 @@
 """The index as searches read it: segments, a vector store, and one numbering.
 
-Layout of `index/` (plain files, no pickle; written by `indexing`):
+Layout of `index/` (plain files, no pickle; written by `writer`):
 
     index/current -> gen-<time>-<id>/   symlink, swapped atomically after each update
-    index/gen-…/manifest.json           format, model + weights fingerprint, chunker
-                                        settings, sha256 of every corpus file, counts,
-                                        the segments in use and the articles each one
-                                        no longer serves
+    index/gen-…/manifest.json           `manifest.Manifest`: format, model + weights
+                                        fingerprint, chunker settings, sha256 of every
+                                        corpus file, counts, the segments in use and
+                                        the articles each one no longer serves
     index/gen-…/dense.faiss             vectors of every live chunk (`vector_store`)
     index/segments/seg-…/               articles, chunks, sentences, BM25 postings
                                         (`segments`), shared by generations
@@ -14,13 +14,13 @@ Layout of `index/` (plain files, no pickle; written by `indexing`):
 `load` reads the generation `current` points to. The `Index` it returns numbers the
 live chunks and sentences of all segments in one sequence without copying the
 segments, so loading costs little more than reading the files. Searching lives in
-`retrieval`.
+`qa.answering.retrieval`.
 """
 
 from __future__ import annotations
 
 import bisect
-import json
+import logging
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -29,13 +29,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import IndexMismatch, IndexNotBuilt
-from .lexical import LexicalIndex
-from .schema import Article, Chunk
-from .segments import Segment
-from .vector_store import VectorStore
+from qa.errors import IndexMismatch, IndexNotBuilt
+from qa.index import manifest as manifests
+from qa.index.lexical import LexicalIndex
+from qa.index.manifest import Manifest
+from qa.index.segments import Segment
+from qa.index.vector_store import VectorStore
+from qa.schema import Article, Chunk
 
-FORMAT = "qa-index/5"
+log = logging.getLogger(__name__)
+
 CURRENT = "current"
 SEGMENTS = "segments"
 
@@ -115,7 +118,7 @@ class Index:
     copying them; chunks and sentences are numbered globally over live items only."""
 
     path: Path
-    manifest: dict
+    manifest: Manifest
     segments: list[Segment]
     dead: dict[str, frozenset[str]]
     store: VectorStore
@@ -128,7 +131,7 @@ class Index:
 
     def __post_init__(self) -> None:
         self.articles, self._home = {}, {}
-        moved = self.manifest.get("moved_paths", {})
+        moved = self.manifest.moved_paths
         chunk_live, sentence_live = [], []
         for part, segment in enumerate(self.segments):
             alive = segment.alive(self.dead.get(segment.name, frozenset()))
@@ -211,15 +214,13 @@ class Index:
 # ---------------------------------------------------------------- loading
 
 
-def read_manifest(index_dir: Path) -> dict | None:
-    """The published generation's manifest, or None when there is none (or it is unreadable)."""
-    return _read_manifest(Path(index_dir) / CURRENT)
-
-
-def _read_manifest(generation: Path) -> dict | None:
+def read_manifest(index_dir: Path) -> Manifest | None:
+    """The published generation's manifest, or None when there is none, it cannot be
+    read or it has another format (the writer then rebuilds)."""
     try:
-        return json.loads((generation / "manifest.json").read_text("utf-8"))
-    except (OSError, ValueError):
+        return manifests.read(Path(index_dir) / CURRENT)
+    except IndexMismatch as exc:
+        log.info("Reconstruction complète de l'index : %s", exc)
         return None
 
 
@@ -240,22 +241,22 @@ def load(index_dir: Path) -> Index:
     index_dir = Path(index_dir)
     for attempt in range(3):
         generation = (index_dir / CURRENT).resolve()
-        manifest = _read_manifest(generation)
+        try:
+            manifest = manifests.read(generation)
+        except IndexMismatch as exc:
+            raise IndexMismatch(f"L'index {index_dir} est illisible ou d'un autre format ({exc}) :"
+                                " relancez `qa index`.") from exc
         if manifest is None:
             if attempt < 2 and (index_dir / CURRENT).resolve() != generation:
                 continue  # swapped and removed while we read it
             raise IndexNotBuilt(f"Aucun index dans {index_dir} : lancez `qa index`.")
-        if manifest.get("format") != FORMAT:
-            raise IndexMismatch(f"L'index {index_dir} a le format {manifest.get('format')!r} "
-                                f"au lieu de {FORMAT!r} : relancez `qa index`.")
         try:
-            segments = [_segment(index_dir / SEGMENTS / s["name"]) for s in manifest["segments"]]
+            segments = [_segment(index_dir / SEGMENTS / s.name) for s in manifest.segments]
             store = VectorStore.load(generation / "dense.faiss")
         except FileNotFoundError:
             # A writer swapped generations and removed this one's files meanwhile.
             if attempt == 2:
                 raise
             continue
-        dead = {s["name"]: frozenset(s["dead"]) for s in manifest["segments"] if s["dead"]}
-        return Index(generation, manifest, segments, dead, store)
+        return Index(generation, manifest, segments, manifest.dead, store)
     raise AssertionError("unreachable")

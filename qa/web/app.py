@@ -27,14 +27,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .answer import Assistant
-from .config import Settings
-from .conversation import context_questions, contextualize
-from .corpus import READERS
-from .errors import EmptyQuestion, QAError
-from .schema import Answer, Article, Citation, Passage
-from .text import split_sentences
-from .updates import AddResult
+from qa.answering.assistant import Assistant
+from qa.answering.conversation import context_questions, contextualize
+from qa.config import Settings
+from qa.corpus.readers import READERS
+from qa.errors import EmptyQuestion, QAError
+from qa.index.updates import AddResult
+from qa.schema import Answer, Article, Citation, Passage
+from qa.text import split_sentences
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -122,10 +122,8 @@ def _plural(count: int, word: str) -> str:
 
 def corpus_summary(assistant: Assistant) -> str:
     """« 3 articles, 7 passages »: what the loaded index holds."""
-    counts = assistant.index.manifest.get("counts", {})
-    articles = counts.get("articles", len(assistant.index.articles))
-    chunks = counts.get("chunks", assistant.index.n_chunks)
-    return f"{_plural(articles, 'article')}, {_plural(chunks, 'passage')}"
+    counts = assistant.index.manifest.counts
+    return f"{_plural(counts.articles, 'article')}, {_plural(counts.chunks, 'passage')}"
 
 
 def corpus_examples(assistant: Assistant, candidates: Sequence[str] = EXAMPLE_QUESTIONS,
@@ -765,10 +763,7 @@ def create_app(assistant: Assistant) -> gr.Blocks:
 @click.option("--port", type=click.IntRange(1, 65535), help="Port (QA_PORT, défaut 7860).")
 def serve_command(host: str | None, port: int | None) -> None:
     """Open the web chat: build or refresh the index, then serve the page."""
-    try:
-        settings = Settings.from_env(host=host, port=port)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from exc
+    settings = Settings.from_env(host=host, port=port)
     click.echo("Préparation de l'index et du modèle…", err=True)
     assistant = Assistant.load(settings, progress=True)
     click.echo(f"Corpus chargé : {corpus_summary(assistant)}. "

@@ -15,14 +15,22 @@ from pathlib import Path
 
 import numpy as np
 
-from . import indexing, updates
-from .answerers import Answerer, ExtractiveAnswerer
-from .config import DEFAULT_MAX_QUESTION_CHARS, Settings
-from .embeddings import Embedder, load_embedder
-from .errors import EmptyQuestion
-from .index import Index
-from .retrieval import search
-from .schema import Answer, Hit, Passage
+from qa.answering.base import Answerer
+from qa.answering.retrieval import search
+from qa.answering.sentence import ExtractiveAnswerer
+from qa.config import DEFAULT_MAX_QUESTION_CHARS, Settings
+from qa.embeddings.embedder import Embedder, load_embedder
+from qa.errors import EmptyQuestion
+from qa.index import (
+    AddResult,
+    Index,
+    UpdateReport,
+    add_paths,
+    load_or_build,
+    remove_articles,
+)
+from qa.index.fresh import Progress
+from qa.schema import Answer, Hit, Passage
 
 _SPACES = re.compile(r"\s+")
 _DROPPED = {"So", "Sk"}  # emoji and modifier symbols
@@ -55,76 +63,62 @@ def clean_question(question: str, max_chars: int = DEFAULT_MAX_QUESTION_CHARS) -
     return cleaned[:max_chars]
 
 
+def default_answerer(settings: Settings) -> Answerer:
+    """The answerer the settings choose."""
+    return ExtractiveAnswerer(settings.answer_threshold, settings.max_citations)
+
+
 class Assistant:
     """Holds the model, the index and the answerer: the state every answer reads.
 
-    The index and its answerer are swapped together, in one assignment, after an
-    update: questions asked meanwhile are answered from the previous state.
+    `Assistant.load` is the way to make one. After an update the index is swapped in
+    one assignment: a question asked meanwhile is answered from the previous index,
+    and the answerer, which holds no index of its own, stays the same.
     """
 
     def __init__(self, settings: Settings, embedder: Embedder, index: Index,
-                 answerer: Answerer | None = None):
+                 answerer: Answerer, last_update: UpdateReport | None = None):
         self.settings = settings
         self.embedder = embedder
-        self.last_update: indexing.UpdateReport | None = None
-        self._state = (index, answerer or self._answerer_for(index))
+        self.answerer = answerer
+        self.index = index
+        self.last_update = last_update
         self._update_lock = threading.Lock()
 
-    def _answerer_for(self, index: Index) -> Answerer:
-        return ExtractiveAnswerer(index, self.settings.answer_threshold,
-                                  self.settings.max_citations)
-
-    @property
-    def index(self) -> Index:
-        return self._state[0]
-
-    @property
-    def answerer(self) -> Answerer:
-        return self._state[1]
-
     @classmethod
-    def load(cls, settings: Settings | None = None, progress: bool = False,
+    def load(cls, settings: Settings | None = None, *, embedder: Embedder | None = None,
+             answerer: Answerer | None = None, progress: bool = False,
              rebuild: bool = False) -> Assistant:
-        """Load the model, then the saved index, updating it if the corpus changed
-        (only new or changed articles are embedded; `rebuild` redoes everything)."""
+        """Load the model (or use `embedder`), then the saved index, updating it if the
+        corpus changed: only new or changed articles are embedded, everything with
+        `rebuild`. `answerer` replaces the one the settings choose, for good."""
         settings = settings or Settings.from_env()
-        embedder = load_embedder(settings)
-        index, report = indexing.load_or_build(settings, embedder, progress, rebuild=rebuild)
-        assistant = cls(settings, embedder, index)
-        assistant.last_update = report
-        return assistant
+        embedder = embedder or load_embedder(settings)
+        index, report = load_or_build(settings, embedder, progress, rebuild=rebuild)
+        return cls(settings, embedder, index, answerer or default_answerer(settings), report)
 
-    def _swap(self, index: Index) -> None:
-        self._state = (index, self._answerer_for(index))
-
-    def refresh(self, progress: bool = False) -> indexing.UpdateReport | None:
+    def refresh(self, progress: bool = False) -> UpdateReport | None:
         """Catch up with the corpus folder (files added or edited by hand)."""
         with self._update_lock:
-            index, report = indexing.load_or_build(self.settings, self.embedder, progress)
-            self._swap(index)
-            self.last_update = report
-            return report
+            self.index, self.last_update = load_or_build(self.settings, self.embedder, progress)
+            return self.last_update
 
     def add(self, paths: list[Path], progress: bool = False,
-            on_progress: indexing.Progress | None = None) -> updates.AddResult:
+            on_progress: Progress | None = None) -> AddResult:
         """Copy files or folders of articles into the corpus and index them;
         `on_progress(done, total)` follows the encoding of their texts."""
         with self._update_lock:
-            index, result = updates.add_paths(self.settings, self.embedder, list(paths),
-                                              progress, on_progress)
-            self._swap(index)
+            self.index, result = add_paths(self.settings, self.embedder, list(paths),
+                                           progress, on_progress)
             self.last_update = result.report
             return result
 
-    def remove(self, article_ids: list[str], progress: bool = False
-               ) -> indexing.UpdateReport | None:
+    def remove(self, article_ids: list[str], progress: bool = False) -> UpdateReport | None:
         """Withdraw articles: their files go to `corpus/.trash/`, the index forgets them."""
         with self._update_lock:
-            index, report = updates.remove_articles(self.settings, self.embedder,
-                                                    list(article_ids), progress)
-            self._swap(index)
-            self.last_update = report
-            return report
+            self.index, self.last_update = remove_articles(self.settings, self.embedder,
+                                                           list(article_ids), progress)
+            return self.last_update
 
     def search(self, question: str, k: int | None = None,
                retriever: str | None = None) -> list[Hit]:
@@ -149,12 +143,12 @@ class Assistant:
         """
         started = time.perf_counter()
         question = clean_question(question, self.settings.max_question_chars)
-        index, answerer = self._state  # one consistent snapshot for this answer
+        index = self.index  # one snapshot for this answer, whatever updates do meanwhile
         if query_vector is None:
             query_vector = self.embedder.encode([question], "query")[0]
         hits = self._search(index, question, query_vector, k, retriever)
         retrieved = time.perf_counter()
-        draft = answerer.answer(question, hits, query_vector)
+        draft = self.answerer.answer(index, question, hits, query_vector)
         done = time.perf_counter()
         return Answer(
             question=question, text=draft.text, answered=draft.answered,

@@ -18,19 +18,14 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import Settings
-from .corpus import READERS, CorpusFileError, file_hash, read_articles
-from .embeddings import Embedder
-from .errors import CorpusError
-from .indexing import (
-    Index,
-    Progress,
-    UpdateReport,
-    apply_changes,
-    load_or_build,
-    text_hash,
-    write_lock,
-)
+from qa.config import Settings
+from qa.corpus.readers import READERS, CorpusFileError, file_hash, read_articles
+from qa.embeddings.embedder import Embedder
+from qa.errors import CorpusError
+from qa.index.fresh import Progress, text_hash
+from qa.index.publish import write_lock
+from qa.index.view import Index
+from qa.index.writer import UpdateReport, apply_changes, load_or_build
 
 TRASH = ".trash"
 

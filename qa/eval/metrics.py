@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .text import fold
+from qa.text import fold
 
 __all__ = [
     "Figure",

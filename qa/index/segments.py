@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .lexical import Postings
-from .schema import Article, Chunk
+from qa.index.lexical import Postings
+from qa.schema import Article, Chunk
 
 # Merge policy: segments are grouped in tiers of MERGE_FACTOR× growing size, and
 # MERGE_FACTOR segments of one tier become one of the next. Every chunk is thus

@@ -1,0 +1,1 @@
+"""Developer benchmarks of the index alone (scale, updates), outside the installed package."""
