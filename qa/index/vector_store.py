@@ -2,9 +2,9 @@
 
 This module owns the FAISS index holding (id, vector) pairs, the choice of its
 structure by size, the HNSW graph with its tombstones and compaction, and the index
-files; how wide the graph searches (`efSearch`) is calibrated in `calibration`. It leaves to others what an id
-means (`view` maps ids to chunks), embedding and normalising the vectors,
-and publishing the index folder atomically.
+files; how wide the graph searches (`efSearch`) is calibrated in `calibration`. It
+leaves to others what an id means (`view` maps ids to chunks), embedding and
+normalising the vectors, and publishing the index folder atomically.
 
 Structure by size (figures measured by `python -m benchmarks.scale_bench`, see docs/scale.md):
 
