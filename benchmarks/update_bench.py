@@ -5,14 +5,14 @@ short synthetic French articles (5 chunks each) through the real `index.update`,
 times what `qa add FILE` does with a file of each `--add` batch in turn (`add_paths`:
 corpus check, copy, chunking, BM25 postings, vector store, segment and generation
 written and swapped, merges when due), then `qa remove` of 100 added articles. The embedder
-is a stand-in that hashes texts to unit vectors, so the figures isolate the index's
-own work; the real model's cost is proportional to the new texts only, since
-unchanged articles are never re-embedded (`tests/test_updates.py` counts them).
+is the stand-in of `benchmarks/stand_in.py`, which hashes texts to unit vectors, so the
+figures isolate the index's own work; the real model's cost is proportional to the new
+texts only, since unchanged articles are never re-embedded (`tests/test_updates.py`
+counts them).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import tempfile
 import time
@@ -21,8 +21,9 @@ from pathlib import Path
 import click
 import numpy as np
 
+from benchmarks.stand_in import HashEmbedder
 from qa.config import Settings
-from qa.corpus.readers import load_corpus
+from qa.corpus import load_corpus
 from qa.index.updates import add_paths, remove_articles
 from qa.index.writer import update
 
@@ -31,25 +32,6 @@ _WORDS = [
     "tribunal", "réseau", "social", "justice", "député", "amende", "suspension", "contenu",
     "numérique", "commission",
 ]
-
-
-class HashEmbedder:
-    """Deterministic unit vectors from text hashes: no model, same interface."""
-
-    name = fingerprint = "hash-embedder"
-    dim = 384
-    max_tokens = 512
-
-    def encode(self, texts: list[str], kind: str, progress: bool = False) -> np.ndarray:
-        out = np.empty((len(texts), self.dim), np.float32)
-        for i, text in enumerate(texts):
-            digest = hashlib.blake2b(f"{kind}:{text}".encode(), digest_size=8).digest()
-            seed = int.from_bytes(digest)
-            out[i] = np.random.default_rng(seed).standard_normal(self.dim)
-        return out / np.linalg.norm(out, axis=1, keepdims=True)
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split()) + 4
 
 
 def _article(i: int) -> dict:

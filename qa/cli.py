@@ -193,7 +193,7 @@ def main(args: list[str] | None = None, prog_name: str = "qa") -> None:
     cli(args=args, prog_name=prog_name)
 
 
-from qa.eval.bench import bench_command  # noqa: E402
+from qa.eval.command import bench_command  # noqa: E402
 
 cli.add_command(bench_command)
 

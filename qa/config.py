@@ -34,6 +34,12 @@ DEFAULT_RRF_K = 60
 # (see `qa bench` and the README): below it, the assistant says it does not know.
 DEFAULT_ANSWER_THRESHOLD = 0.865
 DEFAULT_MAX_CITATIONS = 2
+ANSWERERS = ("reader", "sentence")
+# The trained reader (qa/reader): how many retrieved passages it rereads and
+# reranks, and the no-answer probability above which it refuses, calibrated on the
+# dev articles of PIAF and the seed's questions (qa/reader/weights/MODEL_CARD.md).
+DEFAULT_RERANK_DEPTH = 8
+DEFAULT_READER_THRESHOLD = 0.5
 DEFAULT_MAX_QUESTION_CHARS = 2000
 RETRIEVERS = ("hybrid", "dense", "bm25")
 
@@ -59,6 +65,11 @@ class Settings:
     retriever: str = "hybrid"
     answer_threshold: float = DEFAULT_ANSWER_THRESHOLD
     max_citations: int = DEFAULT_MAX_CITATIONS
+    answerer: str = "sentence"
+    rerank_depth: int = DEFAULT_RERANK_DEPTH
+    reader_threshold: float = DEFAULT_READER_THRESHOLD
+    # Empty: the weights committed with the package.
+    reader_weights: str = ""
     max_question_chars: int = DEFAULT_MAX_QUESTION_CHARS
     host: str = "127.0.0.1"
     port: int = 7860
@@ -85,7 +96,14 @@ class Settings:
         if self.retriever not in RETRIEVERS:
             raise SettingsError(f"QA_RETRIEVER={self.retriever!r} : choisissez parmi "
                                 f"{', '.join(RETRIEVERS)}.")
-        for name in ("chunk_tokens", "top_k", "candidates", "rrf_k", "max_question_chars"):
+        if self.answerer not in ANSWERERS:
+            raise SettingsError(f"QA_ANSWERER={self.answerer!r} : choisissez parmi "
+                                f"{', '.join(ANSWERERS)}.")
+        if not 0 <= self.reader_threshold <= 1:
+            raise SettingsError(f"QA_READER_THRESHOLD={self.reader_threshold} : il faut une "
+                                "probabilité entre 0 et 1.")
+        for name in ("chunk_tokens", "top_k", "candidates", "rrf_k", "max_question_chars",
+                     "rerank_depth"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"QA_{name.upper()}={getattr(self, name)} : il faut un "
                                     "entier au moins égal à 1.")

@@ -74,6 +74,18 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class ShortAnswer:
+    """The exact words that answer the question: `text == article.text[start:end]`,
+    inside the sentence that citation `n` quotes."""
+
+    text: str
+    article_id: str
+    start: int
+    end: int
+    n: int = 1
+
+
+@dataclass(frozen=True)
 class Passage:
     """A retrieved passage as shown to users, with its retrieval scores."""
 
@@ -105,7 +117,8 @@ class Answer:
     """What `qa.answer()` returns.
 
     `text` is French; every sentence of an answered `text` ends with `[n]` markers
-    that point into `citations`. When `answered` is False, `text` says that the
+    that point into `citations`. A reader that finds the exact words also sets
+    `short_answer`, and `text` then starts with them. When `answered` is False, `text` says that the
     articles do not hold the answer and `passages` still lists the closest ones.
     """
 
@@ -115,6 +128,7 @@ class Answer:
     citations: tuple[Citation, ...] = ()
     passages: tuple[Passage, ...] = ()
     confidence: float = 0.0
+    short_answer: ShortAnswer | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

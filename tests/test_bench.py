@@ -1,4 +1,4 @@
-"""Tests of qa.eval.bench: datasets, gold mapping, the end-to-end runs and their reports."""
+"""Tests of qa.eval: datasets, gold mapping, the end-to-end runs and their reports."""
 
 from __future__ import annotations
 
@@ -7,23 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from qa.corpus.readers import load_corpus
-from qa.eval.bench import (
-    RECALL_DEPTH,
-    BenchOptions,
-    DatasetError,
-    answer_key,
-    embed_questions,
-    format_markdown,
-    format_table,
-    load_dataset,
-    locate_answer,
-    map_spans,
-    run_bench,
-    select,
-    write_outputs,
-    write_squad_corpus,
-)
+from qa.corpus import load_corpus
+from qa.eval.datasets import DatasetError, load_dataset, select, write_squad_corpus
+from qa.eval.gold import locate_answer, map_spans
+from qa.eval.report import format_markdown, format_table, write_outputs
+from qa.eval.run import BenchOptions, answer_key, embed_questions, run_bench
+from qa.eval.scoring import RECALL_DEPTH
 
 EVALS = Path(__file__).resolve().parents[1] / "evals"
 SEED = EVALS / "seed_qa_dev.jsonl"

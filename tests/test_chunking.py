@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa.corpus.readers import load_corpus
+from qa.corpus import load_corpus
 from qa.index.chunking import chunk_articles
 from qa.schema import Article
 

@@ -1,4 +1,4 @@
-"""Tests of qa.corpus.readers: the formats, the bad inputs it reports, and the default corpus."""
+"""Tests of qa.corpus: the formats, the bad inputs it reports, file names, the default corpus."""
 
 from __future__ import annotations
 
@@ -8,14 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from qa.corpus.readers import (
+from qa.corpus import (
     READERS,
     CorpusFileError,
     CorpusProblem,
+    corpus_key,
+    id_taken_message,
+    key_of_shown,
     load_corpus,
     read_articles,
-    slugify,
+    shown_path,
 )
+from qa.corpus.source import slugify
 from qa.errors import CorpusError, QAError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -409,3 +413,22 @@ def test_folder_with_only_bad_files_lists_problems(tmp_path: Path) -> None:
 def test_problem_str() -> None:
     assert str(CorpusProblem("corpus/a.jsonl", 3, "oups")) == "corpus/a.jsonl:3: oups"
     assert str(CorpusProblem("corpus/a.md", None, "oups")) == "corpus/a.md: oups"
+
+
+# --------------------------------------------------------------------------- file names
+
+
+def test_names_of_a_file_agree(corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _write(corpus, "a/b.md", "B.\n")
+    (article,) = read_articles(path, corpus)
+    assert article.path == shown_path(path, corpus) == "corpus/a/b.md"
+    assert key_of_shown(article.path) == corpus_key(corpus, path) == "a/b.md"
+    assert "a/b.md" in load_corpus(corpus).file_hashes
+    # As `qa remove` rebuilds it: a resolved path under a corpus folder named relatively.
+    monkeypatch.chdir(corpus.parent)
+    assert corpus_key(Path("corpus"), (Path(".") / article.path).resolve()) == "a/b.md"
+    assert key_of_shown("") == ""
+
+
+def test_id_taken_message() -> None:
+    assert id_taken_message("x", "corpus/a.md") == "identifiant « x » déjà utilisé par corpus/a.md"

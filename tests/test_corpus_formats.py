@@ -1,4 +1,4 @@
-"""Tests of the HTML and PDF readers of qa.corpus.readers, on small real files built here."""
+"""Tests of the HTML and PDF readers of qa.corpus, on small real files built here."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from qa.corpus.readers import READERS, CorpusFileError, _dehyphenate, load_corpus, read_articles
+from qa.corpus import READERS, CorpusFileError, load_corpus, read_articles
+from qa.corpus.pdf import _dehyphenate
 
 from .test_corpus import _write
 

@@ -127,14 +127,14 @@ def test_a_renamed_file_is_not_re_embedded(live):
 
 
 def test_a_refresh_reads_only_the_files_that_changed(live, monkeypatch):
-    import qa.corpus.readers
+    import qa.corpus.scan
 
     corpus = Path(live.settings.corpus_dir)
     _article(corpus, 5)
     (corpus / "vide.txt").write_text("   ", encoding="utf-8")
     read = []
-    real_read = qa.corpus.readers._read
-    monkeypatch.setattr(qa.corpus.readers, "_read", lambda path, *a: read.append(path.name)
+    real_read = qa.corpus.scan._read
+    monkeypatch.setattr(qa.corpus.scan, "_read", lambda path, *a: read.append(path.name)
                         or real_read(path, *a))
     report = live.refresh()
     assert sorted(read) == ["breve-5.txt", "vide.txt"]

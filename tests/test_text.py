@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import Stemmer
 
-from qa.corpus.readers import load_corpus
+from qa.corpus import load_corpus
 from qa.text import (
     STOP_WORDS,
     bm25_tokenize,

@@ -1,4 +1,4 @@
-"""The web chat without a browser: escaping, formatting, `respond()`, follow-ups, `qa serve`."""
+"""The web chat without a browser: escaping, rendering, `respond()`, follow-ups, `qa serve`."""
 
 from __future__ import annotations
 
@@ -16,22 +16,23 @@ import qa.web.app as web
 from qa import Answer, Citation, EmptyQuestion, Passage, QAError, Settings
 from qa.answering.conversation import context_questions, contextualize, is_follow_up
 from qa.index.manifest import Counts
-from qa.web.app import (
+from qa.web.chat import EMPTY_HINT, ERROR_MESSAGE, respond
+from qa.web.render import (
     CLOSEST_HEADING,
-    EMPTY_HINT,
-    ERROR_MESSAGE,
     Mark,
+    Segment,
     cite_anchor,
     context_span,
-    esc,
     format_answer,
+    format_notice,
     format_question,
     format_refusal,
     format_sources,
     french_date,
-    highlight,
+    header,
+    inert,
+    paragraphs,
     render_panel,
-    respond,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,8 +67,8 @@ def _contents(reply) -> str:
 # --------------------------------------------------------------------------- escaping
 
 
-def test_esc_makes_markup_and_template_syntax_inert():
-    out = esc('<b a="1">&\'{{x}} ${y}</b>')
+def test_inert_makes_markup_and_template_syntax_inert():
+    out = inert('<b a="1">&\'{{x}} ${y}</b>')
     assert "<" not in out and ">" not in out and '"' not in out and "'" not in out
     assert "{" not in out and "}" not in out and "$" not in out
     assert "&lt;b" in out and "&amp;" in out
@@ -104,15 +105,20 @@ def test_format_answer_links_each_marker_and_escapes_text():
     assert "[9]" in out  # a marker without citation stays plain text
 
 
-def test_highlight_marks_spans_in_paragraphs():
+def test_paragraphs_hold_the_cited_spans_as_marked_segments():
     text = "Premier <paragraphe>.\n\nUne phrase citée. Une autre."
     start = text.index("Une phrase")
     end = start + len("Une phrase citée.")
-    out = highlight(text, [Mark(start, end, 1, "cite-1-1")])
-    assert out.count("<p>") == 2
-    assert ('<mark class="qa-mark" data-n="1" id="cite-1-1" tabindex="-1">'
-            "Une phrase citée.</mark>") in out
-    assert "&lt;paragraphe&gt;" in out
+    assert paragraphs(text, [Mark(start, end, 1, "cite-1-1")]) == [
+        [Segment("Premier <paragraphe>.")],
+        [Segment("Une phrase citée.", 1, "cite-1-1"), Segment(" Une autre.")],
+    ]
+    # marks count in the article, where `text` starts at `offset`
+    assert paragraphs("Un. Deux. Trois.", [Mark(104, 109, 2)], offset=100) == [
+        [Segment("Un. "), Segment("Deux.", 2), Segment(" Trois.")]]
+    # were a mark to cross a paragraph break, both halves stay marked, one holds the id
+    assert paragraphs("Un.\n\nDeux.", [Mark(0, 10, 3, "cite-1-3")]) == [
+        [Segment("Un.", 3, "cite-1-3")], [Segment("Deux.", 3)]]
 
 
 def test_context_span_adds_the_sentences_around_the_quote():
@@ -126,7 +132,7 @@ def test_context_span_adds_the_sentences_around_the_quote():
 def test_format_sources_cards_with_highlight_and_full_article():
     from qa import Article
 
-    text = "Intro <x>.\n\nLe délit est puni de deux ans. Fin."
+    text = "Intro <x> <script>alert(1)</script> {{y}}.\n\nLe délit est puni de deux ans. Fin."
     start = text.index("Le délit")
     end = start + len("Le délit est puni de deux ans.")
     article = Article(id="a", title="Titre <i>", text=text, source="Journal", date="2026-01-02")
@@ -135,8 +141,11 @@ def test_format_sources_cards_with_highlight_and_full_article():
     out = format_sources(answer, {"a": article}, turn=2)
     assert "Titre &lt;i&gt;" in out and "Journal" in out and "2 janvier 2026" in out
     assert 'id="cite-2-1"' in out and out.count('id="cite-2-1"') == 1
+    assert ('<mark class="qa-mark" data-n="1" id="cite-2-1" tabindex="-1">'
+            "Le délit est puni de deux ans.</mark>") in out
     assert "Lire l'article complet" in out and out.count("<mark") == 2  # excerpt + full text
-    assert "Intro &lt;x&gt;." in out
+    assert "<script" not in out and "{{" not in out
+    assert inert("Intro <x> <script>alert(1)</script> {{y}}.") in out
 
 
 def test_refusal_shows_closest_passages_never_an_answer():
@@ -169,7 +178,7 @@ def test_empty_message_gets_a_hint_without_calling_the_engine(message):
     stub = StubAssistant()
     reply = respond(message, [], [], [], stub)
     assert stub.asked == []
-    assert reply.history == [{"role": "assistant", "content": web.format_notice(EMPTY_HINT)}]
+    assert reply.history == [{"role": "assistant", "content": format_notice(EMPTY_HINT)}]
     assert reply.asked == [] and reply.sections == []
 
 
@@ -190,10 +199,10 @@ def test_long_message_is_bounded_and_said_so():
 
 def test_engine_failure_is_a_short_french_message_and_is_logged(caplog):
     stub = StubAssistant(reply=RuntimeError("boom: secret internals"))
-    with caplog.at_level(logging.ERROR, logger="qa.web.app"):
+    with caplog.at_level(logging.ERROR, logger="qa.web.chat"):
         reply = respond("Quelle est la peine prévue ?", [], [], [], stub)
     shown = _contents(reply)
-    assert esc(ERROR_MESSAGE) in shown or ERROR_MESSAGE in shown
+    assert inert(ERROR_MESSAGE) in shown
     assert "Traceback" not in shown and "boom" not in shown
     assert any("boom" in (r.exc_text or "") or r.exc_info for r in caplog.records)
     assert reply.sections == []
@@ -202,7 +211,7 @@ def test_engine_failure_is_a_short_french_message_and_is_logged(caplog):
 def test_package_errors_are_shown_as_written():
     stub = StubAssistant(reply=QAError("L'index est en cours d'écriture : réessayez."))
     reply = respond("Quelle est la peine prévue ?", [], [], [], stub)
-    assert "L&#x27;index est en cours d&#x27;écriture : réessayez." in _contents(reply)
+    assert inert("L'index est en cours d'écriture : réessayez.") in _contents(reply)
 
 
 def test_history_from_the_chat_is_kept():
@@ -221,7 +230,7 @@ def test_answer_with_citation_link_and_source_card(assistant):
     answer_html = reply.history[-1]["content"]
     assert PENALTY.search(answer_html)
     assert 'href="#cite-1-1"' in answer_html
-    assert esc(GROK_TITLE) in reply.panel
+    assert inert(GROK_TITLE) in reply.panel
     cited = re.search(r'<mark class="qa-mark" data-n="1" id="cite-1-1"[^>]*>(.*?)</mark>',
                       reply.panel)
     assert cited and PENALTY.search(cited.group(1))
@@ -248,7 +257,7 @@ def test_whatever_a_reader_types_stays_text(assistant, message):
     shown = _contents(reply) + reply.panel
     assert "<img" not in shown and "<script" not in shown
     assert "{{" not in shown and "${" not in shown
-    assert esc(message)[:40] in reply.history[0]["content"]
+    assert inert(message)[:40] in reply.history[0]["content"]
 
 
 # --------------------------------------------------------------------------- follow-ups
@@ -311,8 +320,8 @@ def test_create_app_builds_a_french_page_without_analytics(assistant):
     config = demo.get_config_file()
     names = [d.get("api_name") for d in config["dependencies"]]
     assert "ask" in names
-    header = web._header_html(assistant)
-    assert "3 articles, " in header and " passages" in header
+    page_header = header(assistant)
+    assert "3 articles, " in page_header and " passages" in page_header
     examples = web.corpus_examples(assistant)
     assert "Quelle est la peine prévue ?" in examples
 

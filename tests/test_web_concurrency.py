@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from qa.web.app import esc
+from qa.web.render import inert
 
 from .web_support import served
 
@@ -69,7 +69,7 @@ def test_eight_sessions_at_once_each_get_their_own_answer(app_url):
     for question, cleared, chat, panel, follow_up in results:
         quote, source = EXPECTED[question]
         assert cleared == ""
-        assert len(chat) == 2 and esc(question) in _text(chat[0])
+        assert len(chat) == 2 and inert(question) in _text(chat[0])
         assert re.search(quote, _text(chat[1])), (question, _text(chat[1])[:300])
         assert source in panel, (question, panel[:300])
         # the session's state is its own: this was its first question, then its second
@@ -77,4 +77,4 @@ def test_eight_sessions_at_once_each_get_their_own_answer(app_url):
         _, second_chat, second_panel = follow_up
         assert len(second_chat) == 4 and "Question 2 :" in second_panel
         assert "Question 3 :" not in second_panel
-        assert f"Comprise comme la suite de « {esc(question)} »" in second_panel
+        assert f"Comprise comme la suite de « {inert(question)} »" in second_panel

@@ -21,7 +21,9 @@ import qa.web.app as web
 from qa import Assistant, QAError, Settings
 from qa.index.manifest import Counts
 from qa.schema import Article
-from qa.web.app import NO_FILE_HINT, UPLOAD_ERROR_MESSAGE, add_articles, esc, respond
+from qa.web.chat import respond
+from qa.web.render import inert
+from qa.web.upload import NO_FILE_HINT, UPLOAD_ERROR_MESSAGE, add_articles
 
 from .test_web_browser import ARTIFACTS, ask, last_reply
 from .web_support import CHROMIUM_ARGS, chromium_path, free_port, new_page, served
@@ -82,16 +84,16 @@ def test_upload_adds_the_article_and_the_answer_cites_it(live, tmp_path):
     assert done.done
     match = ADDED.search(done.status)
     assert match and int(match.group(1)) > 0, done.status
-    assert esc(CANNES_TITLE) in done.status and "Corpus : 4 articles" in done.status
+    assert inert(CANNES_TITLE) in done.status and "Corpus : 4 articles" in done.status
     assert str(path.parent) not in done.status  # the server's folders are not shown
-    assert "4 articles, " in done.header and esc(CANNES_TITLE) in done.header
-    assert "Articles indexés (4)" in done.corpus and esc(CANNES_TITLE) in done.corpus
+    assert "4 articles, " in done.header and inert(CANNES_TITLE) in done.header
+    assert "Articles indexés (4)" in done.corpus and inert(CANNES_TITLE) in done.corpus
     assert (Path(live.settings.corpus_dir) / "cannes.txt").read_text("utf-8") == CANNES
 
     reply = respond(QUESTION, [], [], [], live)
     assert reply.answer.answered and FILM in reply.answer.text
     assert reply.answer.citations[0].article_id == "cannes"
-    assert esc(CANNES_TITLE) in reply.panel
+    assert inert(CANNES_TITLE) in reply.panel
 
 
 def test_same_content_under_another_name_is_said_to_be_there(live, tmp_path):
@@ -123,7 +125,7 @@ def test_bad_files_are_listed_with_their_reason_beside_the_good_one(live, tmp_pa
     # what a file holds stays text in the page, as what a reader types does
     assert "<img" not in done.status + done.header + done.corpus
     assert "{{" not in done.status + done.corpus and "${" not in done.status + done.corpus
-    assert esc(HOSTILE_TITLE) in done.status and esc(HOSTILE_TITLE) in done.corpus
+    assert inert(HOSTILE_TITLE) in done.status and inert(HOSTILE_TITLE) in done.corpus
 
 
 def test_a_new_text_under_a_taken_name_is_not_said_to_be_added(live, tmp_path):
@@ -141,7 +143,7 @@ def test_no_file_gets_a_hint_without_calling_the_engine():
 
     for files in (None, [], [None]):
         done = add_articles(files, _stub(add), Recorder())
-        assert esc(NO_FILE_HINT) in done.status and not done.done
+        assert inert(NO_FILE_HINT) in done.status and not done.done
 
 
 def test_engine_failure_is_a_short_french_message_and_is_logged(caplog, tmp_path):
@@ -149,9 +151,9 @@ def test_engine_failure_is_a_short_french_message_and_is_logged(caplog, tmp_path
         raise RuntimeError("boom: secret internals")
 
     path = _uploaded(tmp_path, "cannes.txt", CANNES)
-    with caplog.at_level(logging.ERROR, logger="qa.web.app"):
+    with caplog.at_level(logging.ERROR, logger="qa.web.upload"):
         done = add_articles([path], _stub(add), Recorder())
-    assert esc(UPLOAD_ERROR_MESSAGE) in done.status and not done.done
+    assert inert(UPLOAD_ERROR_MESSAGE) in done.status and not done.done
     assert "boom" not in done.status and "Traceback" not in done.status
     assert any(r.exc_info for r in caplog.records)
     assert "1 article, 1 passage" in done.header  # the page still shows the corpus

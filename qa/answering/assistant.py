@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.answering.base import Answerer
+from qa.answering.reader import ReaderAnswerer, shared_reader
 from qa.answering.retrieval import search
 from qa.answering.sentence import ExtractiveAnswerer
 from qa.config import DEFAULT_MAX_QUESTION_CHARS, Settings
@@ -64,7 +65,10 @@ def clean_question(question: str, max_chars: int = DEFAULT_MAX_QUESTION_CHARS) -
 
 
 def default_answerer(settings: Settings) -> Answerer:
-    """The answerer the settings choose."""
+    """The answerer the settings choose (`QA_ANSWERER`)."""
+    if settings.answerer == "reader":
+        reader = shared_reader(settings.cache_dir, settings.reader_weights or None)
+        return ReaderAnswerer(reader, settings.reader_threshold, settings.rerank_depth)
     return ExtractiveAnswerer(settings.answer_threshold, settings.max_citations)
 
 
@@ -146,13 +150,17 @@ class Assistant:
         index = self.index  # one snapshot for this answer, whatever updates do meanwhile
         if query_vector is None:
             query_vector = self.embedder.encode([question], "query")[0]
-        hits = self._search(index, question, query_vector, k, retriever)
+        shown = k or self.settings.top_k
+        wanted = max(shown, getattr(self.answerer, "depth", shown))
+        hits = self._search(index, question, query_vector, wanted, retriever)
         retrieved = time.perf_counter()
         draft = self.answerer.answer(index, question, hits, query_vector)
         done = time.perf_counter()
+        ranked = draft.hits if draft.hits is not None else hits
         return Answer(
             question=question, text=draft.text, answered=draft.answered,
-            citations=draft.citations, passages=tuple(Passage.from_hit(h) for h in hits),
+            citations=draft.citations, short_answer=draft.short_answer,
+            passages=tuple(Passage.from_hit(h) for h in ranked[:shown]),
             confidence=round(draft.confidence, 4),
             timings={"retrieve_ms": (retrieved - started) * 1000,
                      "answer_ms": (done - retrieved) * 1000,

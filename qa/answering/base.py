@@ -16,23 +16,31 @@ from typing import Protocol
 import numpy as np
 
 from qa.index import Index
-from qa.schema import Citation, Hit
+from qa.schema import Citation, Hit, ShortAnswer
 
 NOT_FOUND = "Je ne trouve pas la réponse dans les articles indexés."
 
 
 @dataclass(frozen=True)
 class Draft:
-    """An answerer's output: French text with `[n]` markers, and what backs them."""
+    """An answerer's output: French text with `[n]` markers, and what backs them.
+
+    `short_answer` is set by answerers that find the exact words; `hits` by those that
+    reorder the passages (a reranker), else the retrieval order stands."""
 
     text: str
     answered: bool
     citations: tuple[Citation, ...]
     confidence: float
+    short_answer: ShortAnswer | None = None
+    hits: tuple[Hit, ...] | None = None
 
 
 class Answerer(Protocol):
-    """Turns the hits of a question into a `Draft`; holds no index of its own."""
+    """Turns the hits of a question into a `Draft`; holds no index of its own.
+
+    An answerer may have a `depth` attribute: how many hits it wants (a reranker
+    wants more than the `top_k` shown); without one it gets `top_k`."""
 
     def answer(self, index: Index, question: str, hits: Sequence[Hit],
                query_vector: np.ndarray | None) -> Draft:

@@ -19,7 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qa.config import Settings
-from qa.corpus.readers import READERS, CorpusFileError, file_hash, read_articles
+from qa.corpus import (
+    READERS,
+    CorpusFileError,
+    corpus_key,
+    file_hash,
+    id_taken_message,
+    read_articles,
+)
 from qa.embeddings.embedder import Embedder
 from qa.errors import CorpusError
 from qa.index.fresh import Progress, text_hash
@@ -84,15 +91,15 @@ def add_paths(settings: Settings, embedder: Embedder, paths: list[Path],
                 continue
             taken = [a.id for a in fresh if a.id in paths_of]
             if taken:
-                skipped.append(f"{source} : identifiant « {taken[0]} » déjà utilisé par "
-                               f"{paths_of[taken[0]]} — renommez le fichier ou changez son id")
+                skipped.append(f"{source} : {id_taken_message(taken[0], paths_of[taken[0]])}"
+                               " — renommez le fichier ou changez son id")
                 continue
             target = _free_name(corpus_dir, source.name)
             shutil.copy2(source, target)
             copied.append(str(target))
             # Read back from the corpus, so that the articles carry their corpus path.
             added += read_articles(target, corpus_dir)
-            files[_corpus_key(corpus_dir, target)] = file_hash(target.read_bytes())
+            files[corpus_key(corpus_dir, target)] = file_hash(target.read_bytes())
             known.update({text_hash(a.text): a.id for a in fresh})
             paths_of.update({a.id: str(target) for a in fresh})
     if index is None:  # the corpus was empty: the added files are all of it
@@ -113,11 +120,6 @@ def _caught_up(settings: Settings, embedder: Embedder, progress: bool) -> Index 
         return load_or_build(settings, embedder, progress=progress)[0]
     except CorpusError:
         return None
-
-
-def _corpus_key(corpus_dir: Path, path: Path) -> str:
-    """A file's name in the manifest's `corpus_files`."""
-    return path.resolve().relative_to(corpus_dir.resolve()).as_posix()
 
 
 def _trash(corpus_dir: Path, path: Path) -> Path:
@@ -165,7 +167,7 @@ def remove_articles(settings: Settings, embedder: Embedder, article_ids: list[st
         (corpus_dir / TRASH).mkdir(exist_ok=True)
         for shown, ids in per_file.items():
             path = (corpus_dir.parent / shown).resolve()
-            key = _corpus_key(corpus_dir, path)
+            key = corpus_key(corpus_dir, path)
             if path.suffix.lower() == ".jsonl" and sharing[shown] > len(ids):
                 _drop_jsonl_lines(path, ids, corpus_dir)
                 files[key] = file_hash(path.read_bytes())

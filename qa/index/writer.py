@@ -21,7 +21,14 @@ from pathlib import Path
 import numpy as np
 
 from qa.config import Settings
-from qa.corpus.readers import CorpusLoad, CorpusProblem, corpus_file_hashes, load_corpus
+from qa.corpus import (
+    CorpusLoad,
+    CorpusProblem,
+    corpus_file_hashes,
+    id_taken_message,
+    key_of_shown,
+    load_corpus,
+)
 from qa.embeddings.embedder import Embedder
 from qa.errors import IndexMismatch, IndexNotBuilt
 from qa.index.fresh import Progress, article_hash, new_segment, segment_name, text_hash
@@ -120,7 +127,7 @@ def _changes(old: Index | None, corpus: CorpusLoad, scope: Collection[str] | Non
         return Changes(articles, [], dict(sorted(corpus.file_hashes.items())), {}, duplicates,
                        problems)
     outside = set() if scope is None else {
-        aid for aid, a in old.articles.items() if corpus_name(a.path) not in scope}
+        aid for aid, a in old.articles.items() if key_of_shown(a.path) not in scope}
     articles, duplicates, clashes = _screened(old, corpus.articles, outside)
     problems += clashes
     known = old.article_hashes
@@ -132,7 +139,7 @@ def _changes(old: Index | None, corpus: CorpusLoad, scope: Collection[str] | Non
         files = {name: digest for name, digest in old.manifest.corpus_files.items()
                  if name not in scope} | files
         problems = [p for p in old.manifest.corpus_problems
-                    if corpus_name(p.path) not in scope] + problems
+                    if key_of_shown(p.path) not in scope] + problems
     return Changes(
         fresh=[a for a in articles if known.get(a.id) != article_hash(a)],
         gone=sorted(set(old.articles) - outside - {a.id for a in articles}),
@@ -152,7 +159,7 @@ def _screened(old: Index, articles: Iterable[Article], outside: set[str]
         first = taken.get(text_hash(article.text))
         if article.id in outside:  # as `load_corpus` does for ids repeated in the folder
             clashes.append(CorpusProblem(article.path, None, (
-                f"identifiant « {article.id} » déjà utilisé par {old.articles[article.id].path}"
+                f"{id_taken_message(article.id, old.articles[article.id].path)}"
                 " — article ignoré ; donnez-lui un autre id")))
         elif first is not None:
             duplicates.append(duplicate_message(article, first, old.articles[first].path))
@@ -161,11 +168,6 @@ def _screened(old: Index, articles: Iterable[Article], outside: set[str]
     kept, more = deduplicate(candidates, old.articles)
     return kept, duplicates + more, clashes
 
-
-def corpus_name(path: str) -> str:
-    """An article's file as named in `corpus_files`, from its path as shown to users
-    ("corpus/a/b.md": relative to the corpus folder's parent)."""
-    return Path(path).relative_to(Path(path).parts[0]).as_posix() if path else ""
 
 
 def apply_changes(settings: Settings, embedder: Embedder, add: Sequence[Article] = (),

@@ -1,0 +1,81 @@
+"""The reader answerer: the trained cross-encoder reranks the retrieved passages,
+points at the exact words that answer, and refuses when the best passage holds none.
+
+`ReaderAnswerer` reads the top `depth` hits with `qa.reader.Reader` in one batch,
+orders them by the reader's relevance, and takes the answer span from the most
+relevant passage. It refuses when that passage's no-answer probability is above the
+threshold calibrated on PIAF's dev articles (see the reader's model card). The span
+becomes a `ShortAnswer` with offsets in the article, and the sentence (or the few
+sentences) of the index that hold it are quoted as the citation, so every word the
+answer shows is the article's.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from qa.answering.base import NOT_FOUND, Draft, sentence_citation
+from qa.index import Index
+from qa.reader import Reader, Reading
+from qa.schema import Hit, ShortAnswer
+
+
+class ReaderAnswerer:
+    """Reranks with the trained reader and answers with its exact span."""
+
+    def __init__(self, reader: Reader, threshold: float, depth: int):
+        self.reader = reader
+        self.threshold = threshold
+        # How many hits the assistant retrieves for this answerer to rerank.
+        self.depth = depth
+
+    def answer(self, index: Index, question: str, hits: Sequence[Hit],
+               query_vector: np.ndarray | None) -> Draft:
+        candidates = list(hits[: self.depth])
+        if not candidates:
+            return Draft(NOT_FOUND, False, (), 0.0)
+        readings = self.reader.read(question, [h.chunk.text for h in candidates])
+        order = sorted(range(len(candidates)), key=lambda i: -readings[i].relevance)
+        reranked = tuple(candidates[i] for i in order) + tuple(hits[self.depth:])
+        best, reading = candidates[order[0]], readings[order[0]]
+        confidence = 1.0 - reading.no_answer
+        if reading.no_answer > self.threshold or reading.start == reading.end:
+            return Draft(NOT_FOUND, False, (), confidence, hits=reranked)
+        return _cited(index, best, reading, confidence, reranked)
+
+
+def _cited(index: Index, hit: Hit, reading: Reading, confidence: float,
+           reranked: tuple[Hit, ...]) -> Draft:
+    """The draft quoting the sentences of `hit` that hold the reading's span."""
+    start, end = hit.chunk.start + reading.start, hit.chunk.start + reading.end
+    positions = [p for p in index.sentences_in(hit.chunk)
+                 if index.sentence_spans[p][1] < end and index.sentence_spans[p][2] > start]
+    if not positions:  # no indexed sentence holds the span: it could not be cited
+        return Draft(NOT_FOUND, False, (), confidence, hits=reranked)
+    citations = tuple(sentence_citation(index, n, p) for n, p in enumerate(positions, 1))
+    short = ShortAnswer(text=hit.article.text[start:end], article_id=hit.article.id,
+                        start=start, end=end, n=1)
+    quotes = " ".join(f"{c.quote} [{c.n}]" for c in citations)
+    return Draft(f"{short.text} — {quotes}", True, citations, confidence,
+                 short_answer=short, hits=reranked)
+
+
+_loading = threading.Lock()
+
+
+@lru_cache(maxsize=4)
+def _shared_reader(cache_dir: Path, weights: Path | None) -> Reader:
+    return Reader.load(cache_dir, weights)
+
+
+def shared_reader(cache_dir: Path, weights: Path | None = None) -> Reader:
+    """The reader of `weights` over the base model in `cache_dir`, loaded once per
+    process: assistants of the same settings (tests, the web app's reloads) share it,
+    which is safe since inference only reads the network."""
+    with _loading:
+        return _shared_reader(Path(cache_dir), Path(weights) if weights else None)

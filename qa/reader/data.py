@@ -1,0 +1,164 @@
+"""PIAF for the reader: reading the SQuAD file, the split by article, BM25 candidates
+and the (question, passage) pairs the reader trains and is evaluated on.
+
+The split is by Wikipedia article, never by question, so that no paragraph of a dev
+or test article is seen in training: `split_of(title)` hashes the title with a fixed
+salt (about 80 / 10 / 10 % of articles). The benchmark reuses it.
+
+Hard negatives come from BM25 over all PIAF paragraphs with the project's own tokens
+(`qa.text.bm25_tokenize`) and Lucene's BM25 formula, the one `qa.index.lexical`
+uses; it is re-implemented in a few lines here because `qa.reader` comes before
+`qa.index` in the layer order. A negative is a retrieved paragraph, of the same or
+another article, that does not contain any gold answer (compared with `fold`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from qa.text import bm25_tokenize, fold
+
+PIAF_PATH = Path(__file__).resolve().parents[2] / "evals" / "piaf" / "piaf-v1.0.json"
+SPLITS = ("train", "dev", "test")
+_SALT = "qa-reader-split-v1"
+K1, B = 1.5, 0.75
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    """A PIAF paragraph; `number` is its position in the file (all articles)."""
+
+    number: int
+    title: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Question:
+    """A PIAF question, its paragraph and its gold answers with character spans."""
+
+    id: str
+    text: str
+    paragraph: Paragraph
+    answers: tuple[tuple[str, int], ...]  # (text, start) of each gold answer
+
+    @property
+    def span(self) -> tuple[int, int]:
+        """[start, end) of the first gold answer in the paragraph."""
+        text, start = self.answers[0]
+        return start, start + len(text)
+
+    def answered_by(self, passage: str) -> bool:
+        """True when the passage contains one gold answer (folded)."""
+        folded = fold(passage)
+        return any(fold(text) and fold(text) in folded for text, _ in self.answers)
+
+
+def split_of(title: str) -> str:
+    """"train", "dev" or "test" for a Wikipedia article title, by a salted hash."""
+    digest = hashlib.sha256(f"{_SALT}:{title}".encode()).digest()
+    bucket = int.from_bytes(digest[:8], "big") % 10
+    return "train" if bucket < 8 else "dev" if bucket == 8 else "test"
+
+
+def load_piaf(path: Path = PIAF_PATH) -> tuple[list[Paragraph], list[Question]]:
+    """All paragraphs and all questions of a SQuAD v1.1 file, in file order.
+
+    A gold answer whose offset does not point at its text (two in PIAF v1.0) is
+    relocated to the first occurrence of that text, or dropped when it has none."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    paragraphs, questions = [], []
+    for article in data["data"]:
+        for raw in article["paragraphs"]:
+            paragraph = Paragraph(len(paragraphs), article["title"], raw["context"])
+            paragraphs.append(paragraph)
+            for qa in raw["qas"]:
+                answers = []
+                for answer in qa["answers"]:
+                    text, start = answer["text"], answer["answer_start"]
+                    if paragraph.text[start : start + len(text)] != text:
+                        start = paragraph.text.find(text)
+                    if text.strip() and start >= 0:
+                        answers.append((text, start))
+                if answers:
+                    questions.append(Question(qa["id"], qa["question"], paragraph,
+                                              tuple(answers)))
+    return paragraphs, questions
+
+
+def questions_of(questions: Sequence[Question], split: str) -> list[Question]:
+    """The questions whose article is in `split` ("all" keeps every one)."""
+    if split == "all":
+        return list(questions)
+    return [q for q in questions if split_of(q.paragraph.title) == split]
+
+
+class Bm25:
+    """Lucene BM25 over a fixed list of texts (the same formula as qa.index.lexical)."""
+
+    def __init__(self, texts: Sequence[str]):
+        self._postings: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        documents = bm25_tokenize(texts)
+        self._lengths = [len(doc) for doc in documents]
+        for number, tokens in enumerate(documents):
+            for term, count in Counter(tokens).items():
+                self._postings[term].append((number, count))
+        self._avg = sum(self._lengths) / max(len(self._lengths), 1) or 1.0
+
+    def search(self, query: str, k: int) -> list[int]:
+        """Numbers of the `k` best texts for `query`, best first (ties: lower number)."""
+        n = len(self._lengths)
+        scores: dict[int, float] = defaultdict(float)
+        for term, times in Counter(bm25_tokenize([query])[0]).items():
+            postings = self._postings.get(term, [])
+            idf = math.log(1 + (n - len(postings) + 0.5) / (len(postings) + 0.5))
+            for number, tf in postings:
+                norm = K1 * (1 - B + B * self._lengths[number] / self._avg)
+                scores[number] += times * idf * tf / (tf + norm)
+        return sorted(scores, key=lambda d: (-scores[d], d))[:k]
+
+
+def candidates(questions: Sequence[Question], pool: Sequence[Paragraph],
+               k: int) -> dict[str, list[Paragraph]]:
+    """BM25 top `k` paragraphs of `pool` for each question, by question id."""
+    index = Bm25([p.text for p in pool])
+    return {q.id: [pool[i] for i in index.search(q.text, k)] for q in questions}
+
+
+def hard_negatives(questions: Sequence[Question], pool: Sequence[Paragraph],
+                   depth: int = 10) -> dict[str, list[Paragraph]]:
+    """For each question, the paragraphs of BM25's top `depth` over `pool` that do
+    not contain its answer, best first (a question may get none)."""
+    found = candidates(questions, pool, depth)
+    return {q.id: [p for p in found[q.id] if p.number != q.paragraph.number
+                   and not q.answered_by(p.text)] for q in questions}
+
+
+@dataclass(frozen=True)
+class Pair:
+    """A training pair: the question with its gold paragraph (`positive`) and a
+    hard negative paragraph (None when BM25 found none)."""
+
+    question: Question
+    negative: Paragraph | None
+
+
+def epoch_pairs(questions: Sequence[Question], negatives: dict[str, list[Paragraph]],
+                rng: random.Random, fallback: Sequence[Paragraph]) -> list[Pair]:
+    """One epoch: every question once, in a seeded random order, each with one of its
+    hard negatives drawn at random (or a random paragraph of another article of
+    `fallback` when BM25 found none)."""
+    order = list(questions)
+    rng.shuffle(order)
+    pairs = []
+    for q in order:
+        pool = negatives.get(q.id) or [p for p in fallback if p.title != q.paragraph.title]
+        pairs.append(Pair(q, rng.choice(pool) if pool else None))
+    return pairs

@@ -1,0 +1,202 @@
+"""Training the reader on PIAF: `python -m qa.reader.train --split train --out DIR`.
+
+Each step takes 8 questions, each with two windows: the window of its gold
+paragraph that holds the answer, and a window of one of its BM25 hard negatives
+(redrawn every epoch). The loss is the sum of
+  - the span loss: cross-entropy of the gold start and end tokens (positives only);
+  - the relevance loss: softmax cross-entropy of (gold, negative) relevance logits;
+  - the no-answer loss: binary cross-entropy, 0 for the gold window, 1 for the other.
+Only the LoRA adapters and the heads learn (AdamW, linear warm-up then decay).
+Writes DIR/reader.safetensors and DIR/train-log.json (arguments, loss every N
+steps, throughput, wall time, peak memory). Deterministic for a given --seed.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import resource
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import click
+import torch
+from tqdm import tqdm
+
+from qa.config import Settings
+from qa.embeddings.conversion import ensure_converted
+from qa.reader.data import epoch_pairs, hard_negatives, load_piaf, questions_of
+from qa.reader.model import ReaderConfig, base_fingerprint, save_weights, trainable_model
+from qa.reader.windows import collate, encode_windows, token_span
+
+PAIRS_PER_STEP = 8
+_BUCKET = 50  # batches sorted by length together, to pad little
+
+
+def _examples(tokenizer, pairs, config: ReaderConfig, rng: random.Random):
+    """(positive window, its (start, end) tokens, negative window) per pair; pairs
+    whose answer fits no window, or without a negative, are left out."""
+    questions = [p.question.text for p in pairs]
+    positives = encode_windows(tokenizer, questions, [p.question.paragraph.text for p in pairs],
+                               config.max_length, config.stride)
+    negatives = encode_windows(tokenizer, questions,
+                               [p.negative.text if p.negative else "" for p in pairs],
+                               config.max_length, config.stride)
+    by_pair: dict[int, list] = {}
+    for window in negatives:
+        by_pair.setdefault(window.passage, []).append(window)
+    chosen: dict[int, tuple] = {}
+    for window in positives:
+        if window.passage in chosen:
+            continue
+        span = token_span(window, *pairs[window.passage].question.span)
+        if span is not None:
+            chosen[window.passage] = (window, span)
+    examples = []
+    for i, pair in enumerate(pairs):
+        if i in chosen and pair.negative is not None and by_pair.get(i):
+            examples.append((*chosen[i], rng.choice(by_pair[i])))
+    return examples
+
+
+def _batches(examples, rng: random.Random):
+    """Batches of `PAIRS_PER_STEP` examples of similar lengths, in a seeded order."""
+    batches = []
+    size = PAIRS_PER_STEP * _BUCKET
+    for at in range(0, len(examples), size):
+        bucket = sorted(examples[at : at + size],
+                        key=lambda ex: max(len(ex[0].input_ids), len(ex[2].input_ids)))
+        batches += [bucket[i : i + PAIRS_PER_STEP] for i in range(0, len(bucket),
+                                                                    PAIRS_PER_STEP)]
+    rng.shuffle(batches)
+    return batches
+
+
+def loss_of(model, batch, pad_id: int, bf16: bool = True) -> tuple[torch.Tensor, dict[str, float]]:
+    """Total loss of a batch and its parts."""
+    n = len(batch)
+    inputs = collate([ex[0] for ex in batch] + [ex[2] for ex in batch], pad_id)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        start, end, relevance, no_answer = model(**inputs)
+    gold_start = torch.tensor([ex[1][0] for ex in batch])
+    gold_end = torch.tensor([ex[1][1] for ex in batch])
+    ce = torch.nn.functional.cross_entropy
+    span = (ce(start[:n], gold_start) + ce(end[:n], gold_end)) / 2
+    ranking = ce(torch.stack([relevance[:n], relevance[n:]], dim=1),
+                 torch.zeros(n, dtype=torch.long))
+    labels = torch.cat([torch.zeros(n), torch.ones(n)])
+    refusal = torch.nn.functional.binary_cross_entropy_with_logits(no_answer, labels)
+    total = span + ranking + refusal
+    return total, {"loss": total.item(), "span": span.item(), "relevance": ranking.item(),
+                   "no_answer": refusal.item()}
+
+
+def train(split: str, out: Path, epochs: float, max_length: int, stride: int, lr: float,
+          rank: int, seed: int, limit: int | None, max_steps: int | None,
+          log_every: int, cache_dir: Path, progress: bool = True, bf16: bool = True) -> dict:
+    """Train, save DIR/reader.safetensors and DIR/train-log.json; returns the log."""
+    began = time.time()
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    base = ensure_converted(cache_dir)
+    paragraphs, all_questions = load_piaf()
+    questions = questions_of(all_questions, split)
+    questions = questions[:limit] if limit else questions
+    in_split = {q.paragraph.number for q in questions_of(all_questions, split)}
+    pool = [p for p in paragraphs if p.number in in_split]
+    negatives = hard_negatives(questions, pool)
+    config = ReaderConfig(base_fingerprint=base_fingerprint(base), max_length=max_length,
+                          stride=stride, rank=rank, alpha=2 * rank)
+    model, tokenizer = trainable_model(base, config)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    whole_epochs = max(1, int(-(-epochs // 1)))
+    steps_per_epoch = -(-len(questions) // PAIRS_PER_STEP)
+    total_steps = max(1, int(epochs * steps_per_epoch))
+    if max_steps:
+        total_steps = min(total_steps, max_steps)
+    optimizer = torch.optim.AdamW(trainable, lr=lr, weight_decay=0.01)
+    warmup = max(1, int(0.06 * total_steps))
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(
+        (s + 1) / warmup, max(0.0, (total_steps - s) / max(1, total_steps - warmup))))
+    log = {"args": dict(split=split, epochs=epochs, max_length=max_length, stride=stride,
+                        lr=lr, rank=rank, seed=seed, limit=limit, max_steps=max_steps,
+                        bf16=bf16),
+           "questions": len(questions), "pool_paragraphs": len(pool),
+           "trainable_parameters": sum(p.numel() for p in trainable),
+           "total_steps": total_steps, "entries": []}
+    out.mkdir(parents=True, exist_ok=True)
+    model.train()
+    step, windows_seen, running = 0, 0, []
+    bar = tqdm(total=total_steps, desc="lecteur", disable=not progress, file=sys.stderr)
+    train_began = time.time()
+    for epoch in range(whole_epochs):
+        pairs = epoch_pairs(questions, negatives, rng, pool)
+        for batch in _batches(_examples(tokenizer, pairs, config, rng), rng):
+            if step >= total_steps:
+                break
+            loss, parts = loss_of(model, batch, tokenizer.pad_token_id, bf16)
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+            optimizer.step()
+            schedule.step()
+            step += 1
+            windows_seen += 2 * len(batch)
+            running.append(parts)
+            bar.update(1)
+            bar.set_postfix(loss=f"{parts['loss']:.3f}")
+            if step % log_every == 0 or step == total_steps:
+                entry = {"step": step, "epoch": epoch + 1,
+                         "lr": schedule.get_last_lr()[0],
+                         **{k: sum(r[k] for r in running) / len(running) for k in parts},
+                         "windows_per_s": windows_seen / (time.time() - train_began)}
+                running = []
+                log["entries"].append(entry)
+                bar.write(json.dumps(entry))
+                (out / "train-log.json").write_text(json.dumps(log, indent=1))
+    bar.close()
+    if running:
+        log["entries"].append({"step": step, **{k: sum(r[k] for r in running) / len(running)
+                                                for k in running[0]}})
+    config = replace(config, training=log["args"])
+    save_weights(model, config, out / "reader.safetensors")
+    log["wall_s"] = round(time.time() - began, 1)
+    log["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    (out / "train-log.json").write_text(json.dumps(log, indent=1))
+    return log
+
+
+@click.command()
+@click.option("--split", type=click.Choice(["train", "all"]), default="train",
+              help="train : articles du split d'entraînement seulement (chiffres dev/test) ; "
+                   "all : tous les articles PIAF (poids livrés).")
+@click.option("--epochs", type=float, default=2.0, show_default=True)
+@click.option("--max-length", type=int, default=256, show_default=True,
+              help="Jetons par fenêtre (question + passage).")
+@click.option("--stride", type=int, default=96, show_default=True,
+              help="Jetons de recouvrement entre deux fenêtres d'un long passage.")
+@click.option("--lr", type=float, default=1e-3, show_default=True)
+@click.option("--rank", type=int, default=32, show_default=True, help="Rang LoRA.")
+@click.option("--seed", type=int, default=13, show_default=True)
+@click.option("--limit", type=int, default=None, help="N premières questions (tests).")
+@click.option("--max-steps", type=int, default=None, help="Arrêt après N pas (tests).")
+@click.option("--log-every", type=int, default=25, show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="Dossier où écrire reader.safetensors et train-log.json.")
+@click.option("--bf16/--fp32", default=True, show_default=True,
+              help="Passe avant en bfloat16 (autocast), 25 % plus rapide sur AVX512-BF16.")
+@click.option("--quiet", is_flag=True, help="Sans barre de progression.")
+def main(split, epochs, max_length, stride, lr, rank, seed, limit, max_steps, log_every,
+         out, bf16, quiet):
+    """Entraîne le lecteur extractif sur PIAF."""
+    log = train(split, out, epochs, max_length, stride, lr, rank, seed, limit, max_steps,
+                log_every, Settings.from_env().cache_dir, progress=not quiet,
+                bf16=bf16)
+    click.echo(f"Poids écrits dans {out / 'reader.safetensors'} en {log['wall_s']} s "
+               f"(mémoire max {log['peak_rss_mib']} Mio).")
+
+
+if __name__ == "__main__":
+    main()
