@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 
 import qa
-from qa.config import RETRIEVERS
+from qa.config import ANSWERERS, RETRIEVERS
 from qa.errors import SettingsError
 from qa.logs import configure_logging
 
@@ -27,6 +27,8 @@ _SETTINGS_OPTIONS = [
     click.option("--index", "index_dir", type=click.Path(path_type=Path),
                  help="Dossier de l'index (QA_INDEX_DIR, défaut index/)."),
     click.option("--model", "embedding_model", help="Modèle d'embeddings (QA_EMBEDDING_MODEL)."),
+    click.option("--answerer", type=click.Choice(ANSWERERS),
+                 help="Lecteur : reader (entraîné) ou sentence (QA_ANSWERER)."),
 ]
 
 
@@ -144,7 +146,12 @@ def list_articles(**overrides) -> None:
 
 
 def _print_answer(result: qa.Answer) -> None:
-    click.echo(result.text)
+    short = result.short_answer
+    if short and result.text.startswith(short.text):
+        # The exact words first, in bold on a terminal (click drops the style elsewhere).
+        click.echo(click.style(short.text, bold=True) + result.text[len(short.text):])
+    else:
+        click.echo(result.text)
     if result.citations:
         click.echo("\nSources :")
         for c in result.citations:

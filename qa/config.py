@@ -40,6 +40,9 @@ ANSWERERS = ("reader", "sentence")
 # dev articles of PIAF and the seed's questions (qa/reader/weights/MODEL_CARD.md).
 DEFAULT_RERANK_DEPTH = 8
 DEFAULT_READER_THRESHOLD = 0.5
+# fp32, bf16 (autocast) or int8 (linear layers quantised at load): see the model card.
+READER_PRECISIONS = ("fp32", "bf16", "int8")
+DEFAULT_READER_PRECISION = "fp32"
 DEFAULT_MAX_QUESTION_CHARS = 2000
 RETRIEVERS = ("hybrid", "dense", "bm25")
 
@@ -70,6 +73,7 @@ class Settings:
     reader_threshold: float = DEFAULT_READER_THRESHOLD
     # Empty: the weights committed with the package.
     reader_weights: str = ""
+    reader_precision: str = DEFAULT_READER_PRECISION
     max_question_chars: int = DEFAULT_MAX_QUESTION_CHARS
     host: str = "127.0.0.1"
     port: int = 7860
@@ -99,6 +103,9 @@ class Settings:
         if self.answerer not in ANSWERERS:
             raise SettingsError(f"QA_ANSWERER={self.answerer!r} : choisissez parmi "
                                 f"{', '.join(ANSWERERS)}.")
+        if self.reader_precision not in READER_PRECISIONS:
+            raise SettingsError(f"QA_READER_PRECISION={self.reader_precision!r} : choisissez "
+                                f"parmi {', '.join(READER_PRECISIONS)}.")
         if not 0 <= self.reader_threshold <= 1:
             raise SettingsError(f"QA_READER_THRESHOLD={self.reader_threshold} : il faut une "
                                 "probabilité entre 0 et 1.")

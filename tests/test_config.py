@@ -28,8 +28,10 @@ def test_every_numeric_field_has_a_variable():
     for f in fields(Settings):
         value = getattr(Settings(), f.name)
         if type(value) in (int, float):
-            env = {f"QA_{f.name.upper()}": str(value + 1)}
-            assert getattr(Settings.from_env(env), f.name) == value + 1, f.name
+            # Halving keeps a probability a probability; adding 1 keeps a count a count.
+            other = value / 2 if isinstance(value, float) else value + 1
+            env = {f"QA_{f.name.upper()}": str(other)}
+            assert getattr(Settings.from_env(env), f.name) == other, f.name
 
 
 def test_overrides_win_and_none_leaves_the_environment():

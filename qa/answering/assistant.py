@@ -67,7 +67,8 @@ def clean_question(question: str, max_chars: int = DEFAULT_MAX_QUESTION_CHARS) -
 def default_answerer(settings: Settings) -> Answerer:
     """The answerer the settings choose (`QA_ANSWERER`)."""
     if settings.answerer == "reader":
-        reader = shared_reader(settings.cache_dir, settings.reader_weights or None)
+        reader = shared_reader(settings.cache_dir, settings.reader_weights or None,
+                               settings.reader_precision)
         return ReaderAnswerer(reader, settings.reader_threshold, settings.rerank_depth)
     return ExtractiveAnswerer(settings.answer_threshold, settings.max_citations)
 

@@ -69,13 +69,14 @@ _loading = threading.Lock()
 
 
 @lru_cache(maxsize=4)
-def _shared_reader(cache_dir: Path, weights: Path | None) -> Reader:
-    return Reader.load(cache_dir, weights)
+def _shared_reader(cache_dir: Path, weights: Path | None, precision: str) -> Reader:
+    return Reader.load(cache_dir, weights, precision)
 
 
-def shared_reader(cache_dir: Path, weights: Path | None = None) -> Reader:
+def shared_reader(cache_dir: Path, weights: Path | None = None,
+                  precision: str = "fp32") -> Reader:
     """The reader of `weights` over the base model in `cache_dir`, loaded once per
     process: assistants of the same settings (tests, the web app's reloads) share it,
     which is safe since inference only reads the network."""
     with _loading:
-        return _shared_reader(Path(cache_dir), Path(weights) if weights else None)
+        return _shared_reader(Path(cache_dir), Path(weights) if weights else None, precision)

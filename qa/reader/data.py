@@ -5,6 +5,12 @@ The split is by Wikipedia article, never by question, so that no paragraph of a 
 or test article is seen in training: `split_of(title)` hashes the title with a fixed
 salt (about 80 / 10 / 10 % of articles). The benchmark reuses it.
 
+Near misses are the gold paragraph itself with the sentences that hold an answer
+cut out: the same article and topic, the answer gone. They teach the no-answer head
+what a question about the right article that the article does not answer looks like,
+which negatives from other paragraphs alone do not (« Qui est le PDG de Shein ? »
+over an article on Shein).
+
 Hard negatives come from BM25 over all PIAF paragraphs with the project's own tokens
 (`qa.text.bm25_tokenize`) and Lucene's BM25 formula, the one `qa.index.lexical`
 uses; it is re-implemented in a few lines here because `qa.reader` comes before
@@ -23,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from qa.text import bm25_tokenize, fold
+from qa.text import bm25_tokenize, fold, split_sentences
 
 PIAF_PATH = Path(__file__).resolve().parents[2] / "evals" / "piaf" / "piaf-v1.0.json"
 SPLITS = ("train", "dev", "test")
@@ -141,6 +147,19 @@ def hard_negatives(questions: Sequence[Question], pool: Sequence[Paragraph],
                    and not q.answered_by(p.text)] for q in questions}
 
 
+def near_miss(q: Question) -> Paragraph | None:
+    """The gold paragraph without the sentences that hold a gold answer, or None when
+    nothing would be left (or an answer would still be in it)."""
+    text = q.paragraph.text
+    spans = [(start, start + len(answer)) for answer, start in q.answers]
+    kept = [text[s:e] for s, e in split_sentences(text)
+            if not any(s < end and start < e for start, end in spans)]
+    remainder = " ".join(kept)
+    if len(remainder) < 40 or q.answered_by(remainder):
+        return None
+    return Paragraph(number=-1, title=q.paragraph.title, text=remainder)
+
+
 @dataclass(frozen=True)
 class Pair:
     """A training pair: the question with its gold paragraph (`positive`) and a
@@ -151,14 +170,17 @@ class Pair:
 
 
 def epoch_pairs(questions: Sequence[Question], negatives: dict[str, list[Paragraph]],
-                rng: random.Random, fallback: Sequence[Paragraph]) -> list[Pair]:
-    """One epoch: every question once, in a seeded random order, each with one of its
-    hard negatives drawn at random (or a random paragraph of another article of
-    `fallback` when BM25 found none)."""
+                rng: random.Random, fallback: Sequence[Paragraph],
+                near_misses: float = 0.0) -> list[Pair]:
+    """One epoch: every question once, in a seeded random order, each with its near
+    miss with probability `near_misses` (when it has one), else one of its hard
+    negatives drawn at random (or a random paragraph of another article of `fallback`
+    when BM25 found none)."""
     order = list(questions)
     rng.shuffle(order)
     pairs = []
     for q in order:
+        miss = near_miss(q) if rng.random() < near_misses else None
         pool = negatives.get(q.id) or [p for p in fallback if p.title != q.paragraph.title]
-        pairs.append(Pair(q, rng.choice(pool) if pool else None))
+        pairs.append(Pair(q, miss or (rng.choice(pool) if pool else None)))
     return pairs

@@ -28,7 +28,7 @@ import click
 import numpy as np
 from tqdm import tqdm
 
-from qa.config import Settings
+from qa.config import READER_PRECISIONS, Settings
 from qa.reader.data import Paragraph, Question, candidates, load_piaf, questions_of
 from qa.reader.inference import Reader
 
@@ -164,17 +164,19 @@ def latency(reader: Reader, paragraphs: Sequence[Paragraph], questions: Sequence
 @click.option("--limit", type=int, default=None, help="N premières questions.")
 @click.option("--latency", "measure_latency", is_flag=True,
               help="Mesure aussi la latence de read() sur 5 et 8 passages.")
-@click.option("--bf16", is_flag=True, help="Inférence en bfloat16 (autocast).")
+@click.option("--precision", type=click.Choice(READER_PRECISIONS), default="fp32",
+              show_default=True,
+              help="Inférence en fp32, bf16 (autocast) ou int8 (couches linéaires).")
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Fichier JSON des prédictions et des chiffres.")
-def main(split, weights, depth, threshold, limit, measure_latency, bf16, out):
+def main(split, weights, depth, threshold, limit, measure_latency, precision, out):
     """Évalue le lecteur sur PIAF (dev ou test)."""
-    reader = Reader.load(Settings.from_env().cache_dir, weights, bf16=bf16)
+    reader = Reader.load(Settings.from_env().cache_dir, weights, precision)
     paragraphs, all_questions = load_piaf()
     questions = questions_of(all_questions, split)[:limit]
     began = time.time()
     predictions = predict(reader, questions, paragraphs, depth)
-    result = {"split": split, "depth": depth, "bf16": bf16,
+    result = {"split": split, "depth": depth, "precision": precision,
               "seconds": round(time.time() - began, 1),
               **figures(predictions, threshold)}
     if measure_latency:

@@ -10,12 +10,14 @@ character offsets into that passage string.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from qa.config import READER_PRECISIONS
 from qa.embeddings.conversion import ensure_converted
 from qa.errors import EmptyQuestion
 from qa.reader.model import DEFAULT_WEIGHTS, ReaderConfig, load_model
@@ -55,12 +57,24 @@ class Reader:
         self.bf16 = bf16  # bfloat16 autocast: faster on CPUs with AVX512-BF16 or AMX
 
     @classmethod
-    def load(cls, cache_dir: Path, weights: Path | None = None, bf16: bool = False) -> Reader:
+    def load(cls, cache_dir: Path, weights: Path | None = None,
+             precision: str = "fp32") -> Reader:
         """The reader of `weights` (default: the committed ones) over the base model
-        converted in `cache_dir`; `ModelError` when they do not match."""
+        converted in `cache_dir`; `ModelError` when they do not match.
+
+        `precision`: "fp32"; "bf16", bfloat16 autocast; "int8", the linear layers
+        quantised to int8 after loading (dynamic quantisation, activations stay float).
+        """
+        if precision not in READER_PRECISIONS:
+            raise ValueError(f"precision {precision!r}: one of {', '.join(READER_PRECISIONS)}")
         base = ensure_converted(Path(cache_dir))
         model, tokenizer, config = load_model(base, Path(weights or DEFAULT_WEIGHTS))
-        return cls(model, tokenizer, config, bf16=bf16)
+        if precision == "int8":
+            with warnings.catch_warnings():  # torch announces a successor API, not a fault
+                warnings.simplefilter("ignore")
+                model = torch.ao.quantization.quantize_dynamic(
+                    model, {torch.nn.Linear}, dtype=torch.qint8)
+        return cls(model, tokenizer, config, bf16=precision == "bf16")
 
     def read(self, question: str, passages: Sequence[str],
              max_answer_chars: int = DEFAULT_MAX_ANSWER_CHARS) -> list[Reading]:

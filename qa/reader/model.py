@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -150,7 +151,10 @@ def trainable_model(base_path: Path, config: ReaderConfig):
     from peft import get_peft_model
 
     encoder, tokenizer = load_base(base_path)
-    encoder = get_peft_model(encoder, lora_config(config))
+    with warnings.catch_warnings():
+        # peft asks transformers a deprecated question (is_gradient_checkpointing).
+        warnings.simplefilter("ignore", FutureWarning)
+        encoder = get_peft_model(encoder, lora_config(config))
     return ReaderModel(encoder, encoder.config.hidden_size), tokenizer
 
 
@@ -206,7 +210,10 @@ def load_model(base_path: Path, weights: Path = DEFAULT_WEIGHTS):
         )
     tensors = {k: v.float() for k, v in load_file(str(weights)).items()}
     encoder, tokenizer = load_base(base_path)
-    encoder = get_peft_model(encoder, lora_config(config))
+    with warnings.catch_warnings():
+        # peft asks transformers a deprecated question (is_gradient_checkpointing).
+        warnings.simplefilter("ignore", FutureWarning)
+        encoder = get_peft_model(encoder, lora_config(config))
     lora = {k[len("lora."):]: v for k, v in tensors.items() if k.startswith("lora.")}
     result = set_peft_model_state_dict(encoder, lora)
     if getattr(result, "unexpected_keys", None):

@@ -1,8 +1,9 @@
 """Training the reader on PIAF: `python -m qa.reader.train --split train --out DIR`.
 
 Each step takes 8 questions, each with two windows: the window of its gold
-paragraph that holds the answer, and a window of one of its BM25 hard negatives
-(redrawn every epoch). The loss is the sum of
+paragraph that holds the answer, and a window of a negative redrawn every epoch:
+its near miss (the gold paragraph without the answer's sentences) for a share
+`--near-misses` of the questions, else one of its BM25 hard negatives. The loss is the sum of
   - the span loss: cross-entropy of the gold start and end tokens (positives only);
   - the relevance loss: softmax cross-entropy of (gold, negative) relevance logits;
   - the no-answer loss: binary cross-entropy, 0 for the gold window, 1 for the other.
@@ -95,7 +96,8 @@ def loss_of(model, batch, pad_id: int, bf16: bool = True) -> tuple[torch.Tensor,
 
 def train(split: str, out: Path, epochs: float, max_length: int, stride: int, lr: float,
           rank: int, seed: int, limit: int | None, max_steps: int | None,
-          log_every: int, cache_dir: Path, progress: bool = True, bf16: bool = True) -> dict:
+          log_every: int, cache_dir: Path, progress: bool = True, bf16: bool = True,
+          near_misses: float = 0.5) -> dict:
     """Train, save DIR/reader.safetensors and DIR/train-log.json; returns the log."""
     began = time.time()
     torch.manual_seed(seed)
@@ -122,7 +124,7 @@ def train(split: str, out: Path, epochs: float, max_length: int, stride: int, lr
         (s + 1) / warmup, max(0.0, (total_steps - s) / max(1, total_steps - warmup))))
     log = {"args": dict(split=split, epochs=epochs, max_length=max_length, stride=stride,
                         lr=lr, rank=rank, seed=seed, limit=limit, max_steps=max_steps,
-                        bf16=bf16),
+                        bf16=bf16, near_misses=near_misses),
            "questions": len(questions), "pool_paragraphs": len(pool),
            "trainable_parameters": sum(p.numel() for p in trainable),
            "total_steps": total_steps, "entries": []}
@@ -132,7 +134,7 @@ def train(split: str, out: Path, epochs: float, max_length: int, stride: int, lr
     bar = tqdm(total=total_steps, desc="lecteur", disable=not progress, file=sys.stderr)
     train_began = time.time()
     for epoch in range(whole_epochs):
-        pairs = epoch_pairs(questions, negatives, rng, pool)
+        pairs = epoch_pairs(questions, negatives, rng, pool, near_misses)
         for batch in _batches(_examples(tokenizer, pairs, config, rng), rng):
             if step >= total_steps:
                 break
@@ -187,13 +189,16 @@ def train(split: str, out: Path, epochs: float, max_length: int, stride: int, lr
               help="Dossier où écrire reader.safetensors et train-log.json.")
 @click.option("--bf16/--fp32", default=True, show_default=True,
               help="Passe avant en bfloat16 (autocast), 25 % plus rapide sur AVX512-BF16.")
+@click.option("--near-misses", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="Part des questions dont le négatif est leur paragraphe privé de la "
+                   "réponse (plutôt qu'un paragraphe trouvé par BM25).")
 @click.option("--quiet", is_flag=True, help="Sans barre de progression.")
 def main(split, epochs, max_length, stride, lr, rank, seed, limit, max_steps, log_every,
-         out, bf16, quiet):
+         out, bf16, near_misses, quiet):
     """Entraîne le lecteur extractif sur PIAF."""
     log = train(split, out, epochs, max_length, stride, lr, rank, seed, limit, max_steps,
                 log_every, Settings.from_env().cache_dir, progress=not quiet,
-                bf16=bf16)
+                bf16=bf16, near_misses=near_misses)
     click.echo(f"Poids écrits dans {out / 'reader.safetensors'} en {log['wall_s']} s "
                f"(mémoire max {log['peak_rss_mib']} Mio).")
 

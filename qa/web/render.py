@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib.resources import files
 from typing import Any
@@ -26,7 +26,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup, escape
 
 from qa.answering.assistant import Assistant
-from qa.schema import Answer, Article, Citation, Passage
+from qa.schema import Answer, Article, Citation, Passage, ShortAnswer
 from qa.text import split_sentences
 
 APP_TITLE = "Questions sur l'actualité"
@@ -123,22 +123,26 @@ def asset(name: str) -> str:
 
 @dataclass(frozen=True)
 class Mark:
-    """A span of an article to highlight; `anchor` becomes the element's id."""
+    """A span of an article to highlight; `anchor` becomes the element's id; `exact`
+    marks the short answer's own words inside a cited sentence."""
 
     start: int
     end: int
     n: int
     anchor: str = ""
+    exact: bool = False
 
 
 @dataclass(frozen=True)
 class Segment:
     """A piece of text to show: plain (`n` None), or what citation `n` points to (a
-    highlighted span, or the `[n]` link of an answer), with `anchor` as its id/target."""
+    highlighted span, or the `[n]` link of an answer), with `anchor` as its id/target;
+    `exact` for the short answer's words."""
 
     text: str
     n: int | None = None
     anchor: str = ""
+    exact: bool = False
 
 
 Paragraph = list[Segment]
@@ -154,7 +158,7 @@ def paragraphs(text: str, marks: Iterable[Mark] = (), offset: int = 0) -> list[P
         start, end = max(m.start - offset, at), min(m.end - offset, len(text))
         if start >= end:
             continue
-        pieces += [Segment(text[at:start]), Segment(text[start:end], m.n, m.anchor)]
+        pieces += [Segment(text[at:start]), Segment(text[start:end], m.n, m.anchor, m.exact)]
         at = end
     pieces.append(Segment(text[at:]))
     # Sentences never cross a paragraph break, so marks do not either; were one to, its
@@ -165,8 +169,21 @@ def paragraphs(text: str, marks: Iterable[Mark] = (), offset: int = 0) -> list[P
             if i:
                 result.append([])
             if part:
-                result[-1].append(Segment(part, piece.n, "" if i else piece.anchor))
+                result[-1].append(Segment(part, piece.n, "" if i else piece.anchor,
+                                          piece.exact))
     return [p for p in result if any(s.n is not None or s.text.strip() for s in p)]
+
+
+def sentence_marks(c: Citation, short: ShortAnswer | None, anchor: str = "") -> list[Mark]:
+    """The marks of a cited sentence: one, or three when the short answer stands in it
+    (before, the exact words, after), the anchor on the first that is not empty."""
+    if short is None or short.article_id != c.article_id or not (
+            c.start <= short.start < short.end <= c.end):
+        return [Mark(c.start, c.end, c.n, anchor)]
+    parts = [(c.start, short.start, False), (short.start, short.end, True),
+             (short.end, c.end, False)]
+    marks = [Mark(start, end, c.n, exact=exact) for start, end, exact in parts if start < end]
+    return [replace(marks[0], anchor=anchor), *marks[1:]]
 
 
 def context_span(article: Article, start: int, end: int) -> tuple[int, int]:
@@ -195,17 +212,24 @@ def format_notice(text: str) -> str:
 
 
 def format_answer(answer: Answer, turn: int) -> str:
-    """The answer text for the chat, each `[n]` a link to its sentence in the sources."""
+    """The answer text for the chat, each `[n]` a link to its sentence in the sources;
+    a short answer first, set apart, then the sentence that holds it."""
     known = {c.n for c in answer.citations}
+    short, text = answer.short_answer, answer.text
+    if short is not None and text.startswith(short.text):
+        text = text[len(short.text):].lstrip(" —")
+    else:
+        short = None
     pieces, at = [], 0
-    for match in _MARKER.finditer(answer.text):
+    for match in _MARKER.finditer(text):
         n = int(match.group(1))
         if n in known:  # a marker without its citation stays plain text
-            pieces += [Segment(answer.text[at:match.start()]),
+            pieces += [Segment(text[at:match.start()]),
                        Segment(match.group(), n, cite_anchor(turn, n))]
             at = match.end()
-    pieces.append(Segment(answer.text[at:]))
-    return render_template("answer.html", pieces=pieces)
+    pieces.append(Segment(text[at:]))
+    return render_template("answer.html", pieces=pieces,
+                           short=short.text if short else None)
 
 
 def format_refusal(answer: Answer) -> str:
@@ -237,16 +261,16 @@ def _web_url(article: Article) -> str:
 
 
 def _citation_card(c: Citation, article: Article | None, turn: int,
-                   article_marks: Sequence[Mark]) -> _Card:
-    own = Mark(c.start, c.end, c.n, cite_anchor(turn, c.n))
+                   article_marks: Sequence[Mark], short: ShortAnswer | None) -> _Card:
+    own = sentence_marks(c, short, cite_anchor(turn, c.n))
     common = {"badge": c.n, "title": c.title, "source": c.source, "date": c.date,
               "id": f"source-{turn}-{c.n}"}
     if article is None:  # the index always has it; the quote alone still says enough
-        whole = Mark(0, len(c.quote), c.n, own.anchor)
-        return _Card(**common, excerpt=paragraphs(c.quote, [whole]))
+        return _Card(**common, excerpt=paragraphs(c.quote, [
+            replace(m, start=m.start - c.start, end=m.end - c.start) for m in own]))
     start, end = context_span(article, c.start, c.end)
     return _Card(**common, url=_web_url(article),
-                 excerpt=paragraphs(article.text[start:end], [own], offset=start),
+                 excerpt=paragraphs(article.text[start:end], own, offset=start),
                  lead=start > 0, trail=end < len(article.text.rstrip()),
                  full=paragraphs(article.text, article_marks))
 
@@ -268,8 +292,9 @@ def format_sources(answer: Answer, articles: dict[str, Article], turn: int) -> s
     else:
         marks: dict[str, list[Mark]] = {}
         for c in answer.citations:
-            marks.setdefault(c.article_id, []).append(Mark(c.start, c.end, c.n))
-        cards = [_citation_card(c, articles.get(c.article_id), turn, marks[c.article_id])
+            marks.setdefault(c.article_id, []).extend(sentence_marks(c, answer.short_answer))
+        cards = [_citation_card(c, articles.get(c.article_id), turn, marks[c.article_id],
+                                answer.short_answer)
                  for c in answer.citations]
     return render_template("sources.html", cards=cards, refused=not answer.answered,
                            heading=CLOSEST_HEADING)

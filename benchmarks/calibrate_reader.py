@@ -1,0 +1,100 @@
+"""Choosing the reader's refusal threshold: `python -m benchmarks.calibrate_reader`.
+
+The reader answerer refuses when the no-answer probability of the passage it ranks
+first is above `QA_READER_THRESHOLD`. This script asks, through `Assistant.answer()`
+with refusal switched off, every question of the calibration sets:
+  - PIAF v1.0's dev articles (the reader's split, never trained on), against the
+    corpus and index `qa bench` builds for PIAF (answerable questions only);
+  - the seed corpus's calibration questions, `evals/seed_qa_dev.jsonl`,
+    `evals/answerable_extra_fr.jsonl` and `evals/unanswerable_fr.jsonl`.
+It prints, for each candidate threshold, the share of answerable questions refused
+(PIAF dev, seed) and of unanswerable ones refused (seed), and picks the highest
+refusal of unanswerable questions with at most 15 % of PIAF dev and 10 % of the seed's
+answerable questions refused (ties: the middle of the range). The held-out seed
+files (`evals/heldout_*.jsonl`) are not read here: they report, `qa bench` on them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import click
+from tqdm import tqdm
+
+from qa.answering.assistant import Assistant, default_answerer
+from qa.config import READER_PRECISIONS, Settings
+from qa.eval.datasets import in_split, load_dataset
+from qa.eval.run import BenchOptions, prepare
+
+ROOT = Path(__file__).resolve().parents[1]
+PIAF = ROOT / "evals" / "piaf" / "piaf-v1.0.json"
+SEED_SETS = ("seed_qa_dev.jsonl", "answerable_extra_fr.jsonl", "unanswerable_fr.jsonl")
+MAX_PIAF_FALSE_REFUSAL = 0.15
+MAX_SEED_FALSE_REFUSAL = 0.10
+
+
+def no_answer_of(assistant: Assistant, questions) -> list[tuple[bool, float]]:
+    """(answerable, no-answer probability of the first passage) per question; 1.0
+    when the reader refuses whatever the threshold (no span it can cite)."""
+    rows = []
+    for q in tqdm(questions, desc="calibration", unit="q"):
+        answer = assistant.answer(q.question)
+        rows.append((q.answerable, 1.0 - answer.confidence if answer.answered else 1.0))
+    return rows
+
+
+def never_refusing(assistant: Assistant, precision: str) -> Assistant:
+    settings = replace(assistant.settings, answerer="reader", reader_threshold=1.0,
+                       reader_precision=precision)
+    return Assistant(settings, assistant.embedder, assistant.index,
+                     default_answerer(settings))
+
+
+def refused(rows, threshold: float, answerable: bool) -> float:
+    chosen = [p for a, p in rows if a == answerable]
+    return sum(p > threshold for p in chosen) / max(len(chosen), 1)
+
+
+@click.command()
+@click.option("--precision", type=click.Choice(READER_PRECISIONS), default=None,
+              help="Précision du lecteur (défaut : QA_READER_PRECISION).")
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Fichier JSON des probabilités et du tableau.")
+def main(precision: str | None, out: Path | None) -> None:
+    """Calibre le seuil de refus du lecteur sur PIAF dev et les questions du corpus seed."""
+    settings = Settings.from_env()
+    precision = precision or settings.reader_precision
+    seed_assistant = never_refusing(Assistant.load(settings, progress=True), precision)
+    piaf = load_dataset(PIAF)
+    piaf_assistant, _, _ = prepare(piaf, settings, BenchOptions(progress=True),
+                                   embedder=seed_assistant.embedder)
+    piaf_rows = no_answer_of(never_refusing(piaf_assistant, precision),
+                             in_split(piaf, "dev"))
+    seed_rows = [row for name in SEED_SETS
+                 for row in no_answer_of(seed_assistant,
+                                         load_dataset(ROOT / "evals" / name).questions)]
+    table = []
+    for step in range(1, 100):
+        t = step / 100
+        table.append({"threshold": t,
+                      "piaf_false_refusal": refused(piaf_rows, t, True),
+                      "seed_false_refusal": refused(seed_rows, t, True),
+                      "seed_true_refusal": refused(seed_rows, t, False)})
+    fit = [r for r in table if r["piaf_false_refusal"] <= MAX_PIAF_FALSE_REFUSAL
+           and r["seed_false_refusal"] <= MAX_SEED_FALSE_REFUSAL]
+    best = max((r["seed_true_refusal"] for r in fit), default=None)
+    tied = [r["threshold"] for r in fit if r["seed_true_refusal"] == best]
+    for r in table[::5]:
+        click.echo("  ".join(f"{k} {v:.2f}" for k, v in r.items()))
+    chosen = tied[len(tied) // 2] if tied else None
+    click.echo(f"Seuil retenu : {chosen} (plage {tied[0] if tied else '-'}–"
+               f"{tied[-1] if tied else '-'}, précision {precision})")
+    if out:
+        out.write_text(json.dumps({"precision": precision, "chosen": chosen, "table": table,
+                                   "piaf": piaf_rows, "seed": seed_rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
