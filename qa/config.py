@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from qa.errors import SettingsError
@@ -45,6 +45,14 @@ READER_PRECISIONS = ("fp32", "bf16", "int8")
 DEFAULT_READER_PRECISION = "fp32"
 DEFAULT_MAX_QUESTION_CHARS = 2000
 RETRIEVERS = ("hybrid", "dense", "bm25")
+# Serving a team (`qa serve`, qa/web/server.py): a credential shorter than this is
+# guessable; the limits are sized for news articles and a newsroom's readers.
+MIN_TOKEN_CHARS = 16
+DEFAULT_MAX_UPLOAD_MB = 25
+DEFAULT_MAX_UPLOAD_FILES = 20
+DEFAULT_RATE_LIMIT = 60
+DEFAULT_ANSWER_CONCURRENCY = 2
+DEFAULT_QUEUE_SIZE = 64
 
 
 def _default_cache_dir() -> Path:
@@ -77,6 +85,16 @@ class Settings:
     max_question_chars: int = DEFAULT_MAX_QUESTION_CHARS
     host: str = "127.0.0.1"
     port: int = 7860
+    # Serving a team (README « Servir une rédaction »). The credentials never appear
+    # in a repr, a log line or an error message.
+    editor_token: str = field(default="", repr=False)
+    read_token: str = field(default="", repr=False)
+    max_upload_mb: int = DEFAULT_MAX_UPLOAD_MB  # one upload: API request body, page file
+    max_upload_files: int = DEFAULT_MAX_UPLOAD_FILES  # files in one upload
+    rate_limit: int = DEFAULT_RATE_LIMIT  # questions and writes per minute per client, 0: none
+    answer_concurrency: int = DEFAULT_ANSWER_CONCURRENCY  # questions answered at once
+    queue_size: int = DEFAULT_QUEUE_SIZE  # questions waiting beyond those, then « saturé »
+    trusted_proxies: str = ""  # reverse proxies whose X-Forwarded-For is believed
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> Settings:
@@ -119,6 +137,28 @@ class Settings:
                                 f" 0 et QA_CHUNK_TOKENS - 1 ({self.chunk_tokens - 1}).")
         if not 0 < self.port < 65536:
             raise SettingsError(f"QA_PORT={self.port} : il faut un port entre 1 et 65535.")
+        self._check_serving()
+
+    def _check_serving(self) -> None:
+        """The settings of `qa serve` for a team; a token's value is never repeated."""
+        for name in ("editor_token", "read_token"):
+            token = getattr(self, name)
+            if token and (len(token) < MIN_TOKEN_CHARS or not token.isprintable()
+                          or any(ch.isspace() for ch in token)):
+                raise SettingsError(f"QA_{name.upper()} : il faut au moins {MIN_TOKEN_CHARS} "
+                                    "caractères imprimables sans espace, par exemple la sortie de"
+                                    " `python -c 'import secrets; print(secrets.token_urlsafe())'`"
+                                    ".")
+        if self.editor_token and self.editor_token == self.read_token:
+            raise SettingsError("QA_READ_TOKEN : il doit différer de QA_EDITOR_TOKEN, sinon "
+                                "chaque lecteur pourrait écrire.")
+        for name in ("max_upload_mb", "max_upload_files", "answer_concurrency", "queue_size"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"QA_{name.upper()}={getattr(self, name)} : il faut un "
+                                    "entier au moins égal à 1.")
+        if self.rate_limit < 0:
+            raise SettingsError(f"QA_RATE_LIMIT={self.rate_limit} : il faut un entier positif "
+                                "(requêtes par minute et par client ; 0 pour aucune limite).")
 
 
 _KIND_NAMES = {int: "un entier", float: "un nombre", str: "du texte", Path: "un chemin"}

@@ -333,18 +333,13 @@ def test_qa_help_does_not_import_gradio():
     assert out.stdout.strip() == "False"
 
 
-class _Launched:
-    def __init__(self):
-        self.kwargs: dict = {}
-
-    def launch(self, **kwargs):
-        self.kwargs = kwargs
-
-
 @pytest.fixture
 def fake_serve(monkeypatch):
-    """`qa serve` with the loading and launching recorded instead of done."""
-    launched, loaded = _Launched(), {}
+    """`qa serve` with the serving recorded instead of done: the settings it would
+    listen with, and whether its loader builds the index with progress shown."""
+    import qa.web.server as server
+
+    launched, loaded = {}, {}
     fake = SimpleNamespace(index=SimpleNamespace(manifest=SimpleNamespace(counts=Counts(3, 7)),
                                                  articles={}, n_chunks=7))
 
@@ -352,8 +347,11 @@ def fake_serve(monkeypatch):
         loaded.update(settings=settings, progress=progress)
         return fake
 
+    def serve(settings, load_assistant):
+        launched.update(settings=settings, assistant=load_assistant())
+
     monkeypatch.setattr(web.Assistant, "load", staticmethod(load))
-    monkeypatch.setattr(web, "create_app", lambda assistant: launched)
+    monkeypatch.setattr(server, "serve", serve)
     return launched, loaded
 
 
@@ -364,22 +362,34 @@ def test_serve_builds_the_index_then_launches_on_the_configured_address(fake_ser
     monkeypatch.setenv("QA_PORT", "7999")
     result = CliRunner().invoke(cli, ["serve"])
     assert result.exit_code == 0, result.output
-    assert loaded["progress"] is True
-    assert launched.kwargs["server_name"] == "127.0.0.1" and launched.kwargs["server_port"] == 7999
+    assert loaded["progress"] is True and launched["assistant"] is not None
+    assert launched["settings"].host == "127.0.0.1" and launched["settings"].port == 7999
     result = CliRunner().invoke(cli, ["serve", "--host", "0.0.0.0", "--port", "8123"])
     assert result.exit_code == 0, result.output
-    assert launched.kwargs["server_name"] == "0.0.0.0" and launched.kwargs["server_port"] == 8123
+    assert launched["settings"].host == "0.0.0.0" and launched["settings"].port == 8123
 
 
 def test_serve_reports_package_errors_on_one_line(monkeypatch):
     from qa.cli import cli
 
+    from .web_support import free_port
+
     def fail(settings, progress=False):
         raise QAError("Aucun article dans corpus/.")
 
     monkeypatch.setattr(web.Assistant, "load", staticmethod(fail))
+    monkeypatch.setenv("QA_PORT", str(free_port()))
     result = CliRunner().invoke(cli, ["serve"])
     assert result.exit_code == 1 and "Aucun article" in result.output
+
+
+def test_serve_refuses_a_short_token_without_repeating_it(monkeypatch):
+    from qa.cli import cli
+
+    monkeypatch.setenv("QA_EDITOR_TOKEN", "court")
+    result = CliRunner().invoke(cli, ["serve"])
+    assert result.exit_code == 2 and "QA_EDITOR_TOKEN" in result.output
+    assert "court" not in result.output  # a credential is never repeated
 
 
 def test_app_py_is_a_thin_launcher():

@@ -54,3 +54,45 @@ def new_page(browser, height: int = 1000):
             if urlparse(request.url).hostname not in ("127.0.0.1", "localhost")
             and not request.url.startswith(("data:", "blob:")) else None)
     return page, outside
+
+
+@contextmanager
+def serving(app, host: str = "127.0.0.1") -> Iterator[str]:
+    """An ASGI `app` (`qa.web.server.create_server`) under a real uvicorn on a free
+    port, in a thread of this process; yields its URL (always through 127.0.0.1)."""
+    import threading
+    import time
+
+    import uvicorn
+
+    port = free_port()
+    # A client's open event stream (gradio_client's heartbeat) must not hold the stop.
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
+                                           access_log=False, timeout_graceful_shutdown=1))
+    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 120
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def copied_assistant(assistant, base: Path, **overrides):
+    """A private assistant over copies of `assistant`'s corpus and index (nothing is
+    embedded again), for tests that add or remove articles; `overrides` go to its
+    settings."""
+    from dataclasses import replace
+
+    from qa import Assistant
+
+    settings = replace(assistant.settings, corpus_dir=base / "corpus", index_dir=base / "index",
+                       **overrides)
+    shutil.copytree(assistant.settings.corpus_dir, settings.corpus_dir)
+    shutil.copytree(assistant.settings.index_dir, settings.index_dir, symlinks=True)
+    return Assistant.load(settings, embedder=assistant.embedder, answerer=assistant.answerer)

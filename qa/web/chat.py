@@ -57,6 +57,15 @@ class Reply:
     answer: Answer | None = None
 
 
+def notice_reply(text: str, history: Sequence[dict[str, Any]] | None,
+                 asked: Sequence[str] | None, sections: Sequence[dict[str, Any]] | None) -> Reply:
+    """The chat with a notice from the assistant added, the session otherwise unchanged
+    (a refusal of the server's: too many requests, too many questions waiting)."""
+    history, sections = list(history or []), list(sections or [])
+    history.append({"role": "assistant", "content": format_notice(text)})
+    return Reply(history, list(asked or []), sections, render_panel(sections))
+
+
 def _bounded(message: str, limit: int) -> tuple[str, bool]:
     """The message cut to what the engine reads, and whether it was cut."""
     return (message[:limit], True) if len(message) > limit else (message, False)

@@ -62,7 +62,7 @@ def corpus_list(assistant: Assistant, limit: int = LISTED_ARTICLES) -> str:
     return render_template("corpus_list.html", articles=articles[:limit], total=len(articles))
 
 
-def _file_paths(files: object) -> list[Path]:
+def file_paths(files: object) -> list[Path]:
     """The uploaded files as paths, whatever shape the component or a test gives."""
     if files is None:
         return []
@@ -72,7 +72,7 @@ def _file_paths(files: object) -> list[Path]:
             for f in items if f]
 
 
-def _shown_reason(reason: str, uploaded: Sequence[Path]) -> str:
+def shown_reason(reason: str, uploaded: Sequence[Path]) -> str:
     """The engine names a file by its full path; the reader knows it by its name only,
     and where the server keeps uploads is none of their business."""
     for path in uploaded:
@@ -81,7 +81,7 @@ def _shown_reason(reason: str, uploaded: Sequence[Path]) -> str:
     return reason
 
 
-def _articles_from(files: Sequence[str], assistant: Assistant) -> tuple[list[Article], list[str]]:
+def articles_from(files: Sequence[str], assistant: Assistant) -> tuple[list[Article], list[str]]:
     """The indexed articles that come from `files` (copies in the corpus folder), and
     the names of the files none came from (the corpus refused them, see its log)."""
     root = Path(assistant.settings.corpus_dir).parent
@@ -107,25 +107,40 @@ def _not_indexed_reason(name: str, assistant: Assistant) -> str:
     return NOT_INDEXED_REASON
 
 
-def format_upload(result: AddResult, assistant: Assistant, uploaded: Sequence[Path]) -> str:
+def outcome(result: AddResult, assistant: Assistant, uploaded: Sequence[Path],
+            refused: Sequence[str] = ()) -> tuple[list[Article], list[str]]:
+    """The articles an upload added, and « name : reason » for each file left aside:
+    those refused before the engine (`refused`), then those the engine skipped."""
+    added, orphans = articles_from(result.copied, assistant)
+    skipped = [*refused, *(shown_reason(r, uploaded) for r in result.skipped)]
+    skipped += [f"{name} : {_not_indexed_reason(name, assistant)}" for name in orphans]
+    return added, skipped
+
+
+def format_upload(result: AddResult, assistant: Assistant, uploaded: Sequence[Path],
+                  refused: Sequence[str] = ()) -> str:
     """The outcome of an upload: the articles added (with what it cost), then each file
     left aside with its reason, then what the corpus now holds."""
-    added, orphans = _articles_from(result.copied, assistant)
-    skipped = [_shown_reason(r, uploaded) for r in result.skipped]
-    skipped += [f"{name} : {_not_indexed_reason(name, assistant)}" for name in orphans]
+    added, skipped = outcome(result, assistant, uploaded, refused)
     return render_template("upload_report.html", kind="", added=added, report=result.report,
                            skipped=skipped, summary=corpus_summary(assistant))
 
 
-def add_articles(files: object, assistant: Assistant, progress: Progress | None = None) -> Upload:
+def add_articles(files: object, assistant: Assistant, progress: Progress | None = None,
+                 refused: Sequence[str] = ()) -> Upload:
     """Index uploaded files (paths in Gradio's temporary folder, under their own name).
 
     The engine copies them into the corpus folder and swaps the index in one
     assignment, so questions asked meanwhile are answered from the previous state. A
-    file it cannot use is listed with its reason; a failure is a short French message
-    (logged here with its traceback), never a stack trace in the page.
+    file it cannot use is listed with its reason, after the `refused` ones (files the
+    server's checks kept from the engine); a failure is a short French message (logged
+    here with its traceback), never a stack trace in the page.
     """
-    paths = _file_paths(files)
+    paths = file_paths(files)
+    if not paths and refused:  # every file was refused before the engine
+        return Upload(render_template("upload_report.html", kind="", added=[], report=None,
+                                      skipped=list(refused), summary=corpus_summary(assistant)),
+                      header(assistant), corpus_list(assistant), done=True)
     if not paths:
         return Upload(upload_status(NO_FILE_HINT, "qa-upload-hint"), header(assistant),
                       corpus_list(assistant), done=False)
@@ -142,14 +157,14 @@ def add_articles(files: object, assistant: Assistant, progress: Progress | None 
                                on_progress=steps if progress is not None else None)
     except QAError as exc:  # written for readers: says what happened and what to do
         log.warning("upload not indexed: %s", exc)
-        message = _shown_reason(str(exc), paths)
+        message = shown_reason(str(exc), paths)
     except Exception:
         log.exception("failed to index %s", [p.name for p in paths])
         message = UPLOAD_ERROR_MESSAGE
     else:
         log.info("upload of %d file(s) handled in %.1f s: %d copied, %d skipped", len(paths),
                  time.perf_counter() - started, len(result.copied), len(result.skipped))
-        return Upload(format_upload(result, assistant, paths), header(assistant),
+        return Upload(format_upload(result, assistant, paths, refused), header(assistant),
                       corpus_list(assistant), done=True)
     # The files stay in the picker: the reader can try again without choosing them anew.
     return Upload(upload_status(message, "qa-upload-error"), header(assistant),
