@@ -55,7 +55,7 @@ UPLOAD_CONCURRENCY = 1
 EDITORS_ONLY_NOTICE = ("L'ajout d'articles est réservé aux éditeurs : "
                        '<a href="/editor">connexion éditeur</a>.')
 EDITOR_SESSION_NOTICE = ('Connecté comme éditeur. <form method="post" action="/editor/logout" '
-                         'class="qa-inline"><button type="submit">Se déconnecter</button></form>')
+                         'class="qa-logout"><button type="submit">Se déconnecter</button></form>')
 # static/chat.js, run as the sources panel loads, defines it.
 _FOLLOW_CORPUS_JS = "() => window.__qaFollowCorpus()"
 
