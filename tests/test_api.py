@@ -302,3 +302,42 @@ def test_engine_slots_bound_the_waiting_line():
 def test_secrets_are_compared_whole():
     assert same_secret(EDITOR, EDITOR) and not same_secret(EDITOR[:-1], EDITOR)
     assert not same_secret("", "") and not same_secret(None, EDITOR)
+
+
+def test_gradio_queue_full_is_said_in_french():
+    import asyncio
+
+    from qa.web.guard import _secured
+
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    async def run():
+        secured = _secured(send, "/gradio_api/queue/join")
+        await secured({"type": "http.response.start", "status": 503,
+                       "headers": [(b"content-type", b"application/json"),
+                                   (b"content-length", b"31")]})
+        await secured({"type": "http.response.body", "body": b'{"detail":"Queue is full."}'})
+
+    asyncio.run(run())
+    assert sent[0]["status"] == 503
+    assert (b"x-content-type-options", b"nosniff") in sent[0]["headers"]
+    body = json.loads(sent[1]["body"])
+    assert "saturé" in body["detail"]
+    length = dict(sent[0]["headers"])[b"content-length"]
+    assert int(length) == len(sent[1]["body"])
+
+
+def test_editor_sessions_expire_and_follow_the_token():
+    from qa.web.security import SESSION_SECONDS, Access
+
+    access = Access(editor_token=EDITOR, local=False)
+    cookie = access.new_session(now=1_000_000)
+    assert access.valid_session(cookie, now=1_000_000 + SESSION_SECONDS - 1)
+    assert not access.valid_session(cookie, now=1_000_000 + SESSION_SECONDS + 1)
+    assert not Access(editor_token=EDITOR + "2", local=False).valid_session(cookie, now=1_000_000)
+    forged = f"{10**12}.{cookie.partition('.')[2]}"
+    assert not access.valid_session(forged, now=1_000_000)
+    assert EDITOR not in repr(access) and EDITOR not in cookie
