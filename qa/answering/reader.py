@@ -3,8 +3,12 @@ points at the exact words that answer, and refuses when the best passage holds n
 
 `ReaderAnswerer` reads the top `depth` hits with `qa.reader.Reader` in one batch,
 orders them by the reader's relevance, and takes the answer span from the most
-relevant passage. It refuses when that passage's no-answer probability is above the
-threshold calibrated on PIAF's dev articles (see the reader's model card). The span
+relevant passage. A chunk longer than one reader window (chunks hold up to 512
+tokens, the window 256) is not read whole: the reader gets the run of whole
+sentences around the chunk's sentence closest to the question that fits in one
+window, so that a question costs one window per candidate, not two or three. It
+refuses when that passage's no-answer probability is above the threshold calibrated
+on PIAF's dev articles (see the reader's model card). The span
 becomes a `ShortAnswer` with offsets in the article, and the sentence (or the few
 sentences) of the index that hold it are quoted as the citation, so every word the
 answer shows is the article's.
@@ -13,7 +17,7 @@ answer shows is the article's.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -21,7 +25,7 @@ import numpy as np
 
 from qa.answering.base import NOT_FOUND, Draft, sentence_citation
 from qa.index import Index
-from qa.reader import Reader, Reading
+from qa.reader import Reader
 from qa.schema import Hit, ShortAnswer
 
 
@@ -39,20 +43,53 @@ class ReaderAnswerer:
         candidates = list(hits[: self.depth])
         if not candidates:
             return Draft(NOT_FOUND, False, (), 0.0)
-        readings = self.reader.read(question, [h.chunk.text for h in candidates])
+        budget = self.reader.passage_budget(question)
+        read = [focus(index, h, query_vector, budget, self.reader.count_tokens)
+                for h in candidates]
+        readings = self.reader.read(question, [h.article.text[a:b] for h, (a, b)
+                                               in zip(candidates, read, strict=True)])
         order = sorted(range(len(candidates)), key=lambda i: -readings[i].relevance)
         reranked = tuple(candidates[i] for i in order) + tuple(hits[self.depth:])
         best, reading = candidates[order[0]], readings[order[0]]
         confidence = 1.0 - reading.no_answer
         if reading.no_answer > self.threshold or reading.start == reading.end:
             return Draft(NOT_FOUND, False, (), confidence, hits=reranked)
-        return _cited(index, best, reading, confidence, reranked)
+        offset = read[order[0]][0]
+        return _cited(index, best, offset + reading.start, offset + reading.end,
+                      confidence, reranked)
 
 
-def _cited(index: Index, hit: Hit, reading: Reading, confidence: float,
+def focus(index: Index, hit: Hit, query_vector: np.ndarray | None, budget: int,
+          count_tokens: Callable[[Sequence[str]], list[int]]) -> tuple[int, int]:
+    """Article offsets [start, end) of what the reader reads of `hit`: its whole
+    chunk when it fits in `budget` tokens, else the run of whole sentences around
+    the one closest to the question (cosine of the indexed sentence vectors) that
+    fits, growing forward first, where the answer to a restated question tends to
+    be. Without a question vector (BM25 alone) the whole chunk is read."""
+    chunk, text = hit.chunk, hit.article.text
+    positions = index.sentences_in(chunk)
+    if query_vector is None or len(positions) < 2:
+        return chunk.start, chunk.end
+    spans = [index.sentence_spans[p][1:] for p in positions]
+    sizes = count_tokens([text[a:b] for a, b in spans])
+    if sum(sizes) <= budget:
+        return chunk.start, chunk.end
+    closeness = index.sentence_vectors[positions] @ query_vector.astype(np.float32)
+    first = last = int(np.argmax(closeness))
+    used = sizes[first]
+    grown = True
+    while grown:
+        grown = False
+        if last + 1 < len(spans) and used + sizes[last + 1] <= budget:
+            last, used, grown = last + 1, used + sizes[last + 1], True
+        if first > 0 and used + sizes[first - 1] <= budget:
+            first, used, grown = first - 1, used + sizes[first - 1], True
+    return spans[first][0], spans[last][1]
+
+
+def _cited(index: Index, hit: Hit, start: int, end: int, confidence: float,
            reranked: tuple[Hit, ...]) -> Draft:
-    """The draft quoting the sentences of `hit` that hold the reading's span."""
-    start, end = hit.chunk.start + reading.start, hit.chunk.start + reading.end
+    """The draft quoting the sentences of `hit` that hold article[start:end]."""
     positions = [p for p in index.sentences_in(hit.chunk)
                  if index.sentence_spans[p][1] < end and index.sentence_spans[p][2] > start]
     if not positions:  # no indexed sentence holds the span: it could not be cited

@@ -166,7 +166,7 @@ def latency(reader: Reader, paragraphs: Sequence[Paragraph], questions: Sequence
               help="Mesure aussi la latence de read() sur 5 et 8 passages.")
 @click.option("--precision", type=click.Choice(READER_PRECISIONS), default="fp32",
               show_default=True,
-              help="Inférence en fp32, bf16 (autocast) ou int8 (couches linéaires).")
+              help="Inférence en fp32 ou bf16 (autocast).")
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Fichier JSON des prédictions et des chiffres.")
 def main(split, weights, depth, threshold, limit, measure_latency, precision, out):

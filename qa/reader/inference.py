@@ -10,7 +10,6 @@ character offsets into that passage string.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,11 +20,20 @@ from qa.config import READER_PRECISIONS
 from qa.embeddings.conversion import ensure_converted
 from qa.errors import EmptyQuestion
 from qa.reader.model import DEFAULT_WEIGHTS, ReaderConfig, load_model
-from qa.reader.windows import Window, char_span, collate, encode_windows
+from qa.reader.windows import (
+    QUESTION_PREFIX,
+    Window,
+    char_span,
+    collate,
+    cut_question,
+    encode_windows,
+)
 
 DEFAULT_MAX_ANSWER_CHARS = 200
 MAX_ANSWER_TOKENS = 48
 _TOP = 20  # (start, end) candidates examined per window before the length checks
+# <s> question </s></s> passage </s>: the tokens a pair adds around its two texts.
+_PAIR_SPECIAL_TOKENS = 4
 
 
 @dataclass(frozen=True)
@@ -62,19 +70,28 @@ class Reader:
         """The reader of `weights` (default: the committed ones) over the base model
         converted in `cache_dir`; `ModelError` when they do not match.
 
-        `precision`: "fp32"; "bf16", bfloat16 autocast; "int8", the linear layers
-        quantised to int8 after loading (dynamic quantisation, activations stay float).
+        `precision`: "fp32", or "bf16" for bfloat16 autocast (faster on CPUs with
+        AVX512-BF16 or AMX).
         """
         if precision not in READER_PRECISIONS:
             raise ValueError(f"precision {precision!r}: one of {', '.join(READER_PRECISIONS)}")
         base = ensure_converted(Path(cache_dir))
         model, tokenizer, config = load_model(base, Path(weights or DEFAULT_WEIGHTS))
-        if precision == "int8":
-            with warnings.catch_warnings():  # torch announces a successor API, not a fault
-                warnings.simplefilter("ignore")
-                model = torch.ao.quantization.quantize_dynamic(
-                    model, {torch.nn.Linear}, dtype=torch.qint8)
         return cls(model, tokenizer, config, bf16=precision == "bf16")
+
+    def passage_budget(self, question: str) -> int:
+        """Passage tokens that fit in one window beside `question`: a passage of at
+        most that many tokens is read in one pass."""
+        asked = QUESTION_PREFIX + cut_question(self.tokenizer, question)
+        used = len(self.tokenizer(asked, add_special_tokens=False)["input_ids"])
+        return self.config.max_length - used - _PAIR_SPECIAL_TOKENS
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Tokens of each text as the reader sees it inside a passage."""
+        if not texts:
+            return []
+        return [len(ids) for ids in
+                self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
 
     def read(self, question: str, passages: Sequence[str],
              max_answer_chars: int = DEFAULT_MAX_ANSWER_CHARS) -> list[Reading]:
