@@ -12,7 +12,7 @@ import pytest
 from qa.web.server import create_server
 
 from .test_web_browser import ARTIFACTS, ask, last_reply
-from .web_support import CHROMIUM_ARGS, chromium_path, copied_assistant, new_page, serving
+from .web_support import copied_assistant, new_page, serving
 
 pytestmark = pytest.mark.browser
 
@@ -29,16 +29,6 @@ def url(assistant, tmp_path_factory):
     settings = replace(live.settings, editor_token=EDITOR, rate_limit=10_000)
     with serving(create_server(settings, live)) as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser():
-    executable = chromium_path()
-    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright n'est pas installé")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def test_an_editor_logs_in_and_uploads_markup_that_stays_text(browser, url, tmp_path):

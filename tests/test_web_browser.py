@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .web_support import CHROMIUM_ARGS, chromium_path, new_page, served
+from .web_support import new_page, served
 
 pytestmark = pytest.mark.browser
 
@@ -30,16 +30,6 @@ REPLIES = ".qa-answer, .qa-notice"
 def app_url(assistant):
     with served(assistant) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    executable = chromium_path()
-    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright n'est pas installé")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -39,8 +39,10 @@ def score(q: Question, answer: Answer, ranked: Sequence[Hit]) -> Outcome:
     """Score one answer and its top-10 ranking against the question's gold.
 
     Exact match and F1 score the short answer when the answerer gives one (the
-    reader), else the answer's text; `answer_rank` is the gold passage's rank among
-    the passages the answer shows, after the answerer's reranking if any.
+    reader), else the answer's text; `contains` asks whether the gold answer is in
+    what the user reads (the whole answer text: short answer and quotes);
+    `answer_rank` is the gold passage's rank among the passages the answer shows,
+    after the answerer's reranking if any.
     """
     short = answer.short_answer.text if answer.short_answer else None
     prediction = (short or m.strip_markers(answer.text)) if answer.answered else ""
@@ -55,7 +57,8 @@ def score(q: Question, answer: Answer, ranked: Sequence[Hit]) -> Outcome:
         answer_rank=m.first_relevant_rank([is_gold_chunk(q, p) for p in answer.passages]),
         exact=m.exact_match(prediction, q.answers) if answerable else 0.0,
         f1=m.token_f1(prediction, q.answers) if answerable else 0.0,
-        contains=answerable and m.contains_answer(prediction, q.answers),
+        contains=answerable and answer.answered
+        and m.contains_answer(m.strip_markers(answer.text), q.answers),
         citations=tuple(citation_correct(q, c) for c in answer.citations),
         supports=tuple(citation_supports(q, c) for c in answer.citations),
         # Only meaningful when k <= RECALL_DEPTH: then the answer's passages must come
