@@ -137,9 +137,7 @@ def remove(article_ids: tuple[str, ...], **overrides) -> None:
 def list_articles(**overrides) -> None:
     """List the indexed articles: id, date, passages and title."""
     assistant = qa.Assistant.load(make_settings(**overrides))
-    per_article: dict[str, int] = {}
-    for chunk in assistant.index.chunks:
-        per_article[chunk.article_id] = per_article.get(chunk.article_id, 0) + 1
+    per_article = assistant.index.passage_counts
     for article in sorted(assistant.index.articles.values(), key=lambda a: a.id):
         click.echo(f"{article.id}\t{article.date or '-'}\t{per_article.get(article.id, 0)} "
                    f"passage(s)\t{article.title}")

@@ -191,6 +191,14 @@ class Index:
         """Name of the segment that serves the article."""
         return self.segments[self._home[article_id][0]].name
 
+    @cached_property
+    def passage_counts(self) -> dict[str, int]:
+        """Number of passages (chunks) of every live article, counted from the segments'
+        columns rather than by building every chunk."""
+        per_segment = [np.bincount(s.chunk_article, minlength=len(s.articles))
+                       for s in self.segments]
+        return {aid: int(per_segment[part][local]) for aid, (part, local) in self._home.items()}
+
     def chunk_rows_of(self, article_id: str) -> np.ndarray:
         """Vector ids of an article's chunks."""
         part, local = self._home[article_id]

@@ -217,13 +217,6 @@ def _info(assistant: Assistant, article, passages: dict[str, int]) -> dict[str, 
     return {**meta, "passages": passages.get(article.id, 0)}
 
 
-def _passage_counts(assistant: Assistant) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for chunk in assistant.index.chunks:
-        counts[chunk.article_id] = counts.get(chunk.article_id, 0) + 1
-    return counts
-
-
 # --------------------------------------------------------------------------- endpoints
 
 @router.post("/answer", response_model=Answer, summary="Répondre à une question",
@@ -260,7 +253,7 @@ def get_articles(request: Request, offset: Annotated[int, Query(ge=0)] = 0,
     """Les articles, triés par identifiant, `limit` à partir de `offset`."""
     assistant = _assistant(request)
     articles = sorted(assistant.index.articles.values(), key=lambda a: a.id)
-    counts = _passage_counts(assistant)
+    counts = assistant.index.passage_counts
     shown = [_info(assistant, a, counts) for a in articles[offset:offset + limit]]
     return SafeJSON({"total": len(articles), "offset": offset, "articles": shown})
 
@@ -289,7 +282,7 @@ def post_articles(request: Request, files: Annotated[list[UploadFile], File(
             message = str(exc).replace(str(staged.folder) + "/", "")
             raise ApiError(409, "not_indexed", message) from None
         added, skipped = outcome(result, assistant, staged.paths, staged.refused)
-    counts = _passage_counts(assistant)
+    counts = assistant.index.passage_counts
     log.info("API upload: %d added, %d skipped", len(added), len(skipped))
     return SafeJSON({"added": [_info(assistant, a, counts) for a in added], "skipped": skipped,
                      "total": len(assistant.index.articles)}, status_code=201 if added else 200)
