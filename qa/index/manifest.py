@@ -11,7 +11,7 @@ parses its JSON: the rest of the package reads these dataclasses.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from qa.config import Settings
@@ -29,6 +29,9 @@ class Embedding:
     model: str
     fingerprint: str  # of the weights and tokenizer: same name, other weights → rebuild
     dim: int
+    # Where the vectors were computed (QA_BACKEND): int8 or another runtime moves them
+    # by up to ~0.005 cosine, enough to reorder near ties, so they are never mixed.
+    backend: str = "torch"
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,8 @@ class Shape:
 
     @classmethod
     def of(cls, settings: Settings, embedder: Embedder) -> Shape:
-        return cls(Embedding(settings.embedding_model, embedder.fingerprint, embedder.dim),
+        return cls(Embedding(settings.embedding_model, embedder.fingerprint, embedder.dim,
+                             getattr(embedder, "backend", "torch")),
                    Chunker.of(settings))
 
     def incompatibility(self, saved: Shape) -> str | None:
@@ -60,6 +64,9 @@ class Shape:
         if saved.format != self.format:
             return "format de l'index différent"
         if saved.embedding != self.embedding:
+            if replace(saved.embedding, backend=self.embedding.backend) == self.embedding:
+                return (f"vecteurs calculés avec QA_BACKEND={saved.embedding.backend}, "
+                        f"réglé maintenant sur {self.embedding.backend}")
             return "modèle d'embeddings différent"
         if saved.chunker != self.chunker:
             return "réglages de découpage différents"

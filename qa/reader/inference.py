@@ -5,6 +5,10 @@ than the window are read in overlapping windows and keep their best window) and
 returns, per passage, a `Reading`: a relevance logit for reranking, the
 probability that the passage holds no answer, and the best answer span as exact
 character offsets into that passage string.
+
+The network runs in torch (fp32 or bf16 autocast) or, exported to ONNX once into the
+cache folder, in ONNX Runtime or OpenVINO, fp32 or int8 (`QA_BACKEND`, see
+`qa.embeddings.runtime`); only the forward pass differs.
 """
 
 from __future__ import annotations
@@ -17,9 +21,17 @@ from pathlib import Path
 import torch
 
 from qa.config import READER_PRECISIONS
-from qa.embeddings.conversion import ensure_converted
+from qa.embeddings import runtime
+from qa.embeddings.conversion import ensure_converted, file_sha256
+from qa.embeddings.runtime import Backend
 from qa.errors import EmptyQuestion
-from qa.reader.model import DEFAULT_WEIGHTS, ReaderConfig, load_model
+from qa.reader.model import (
+    DEFAULT_WEIGHTS,
+    ReaderConfig,
+    checked_config,
+    load_base,
+    load_model,
+)
 from qa.reader.windows import (
     QUESTION_PREFIX,
     Window,
@@ -56,28 +68,42 @@ class Reading:
 class Reader:
     """The trained cross-encoder reader, ready for inference on CPU."""
 
-    def __init__(self, model, tokenizer, config: ReaderConfig, batch_size: int = 16,
-                 bf16: bool = False):
-        self.model = model
+    def __init__(self, network, tokenizer, config: ReaderConfig, batch_size: int = 16):
+        # network(input_ids, attention_mask) -> (start, end, relevance, no-answer) tensors
+        self.network = network
         self.tokenizer = tokenizer
         self.config = config
         self.batch_size = batch_size
-        self.bf16 = bf16  # bfloat16 autocast: faster on CPUs with AVX512-BF16 or AMX
 
     @classmethod
-    def load(cls, cache_dir: Path, weights: Path | None = None,
-             precision: str = "fp32") -> Reader:
+    def load(cls, cache_dir: Path, weights: Path | None = None, precision: str = "fp32",
+             backend: str = "torch", n_threads: int = 0) -> Reader:
         """The reader of `weights` (default: the committed ones) over the base model
         converted in `cache_dir`; `ModelError` when they do not match.
 
-        `precision`: "fp32", or "bf16" for bfloat16 autocast (faster on CPUs with
-        AVX512-BF16 or AMX).
+        `backend`: one of `runtime.BACKENDS`. `precision` (torch only): "fp32", or
+        "bf16" for bfloat16 autocast (faster on CPUs with AVX512-BF16 or AMX).
         """
         if precision not in READER_PRECISIONS:
             raise ValueError(f"precision {precision!r}: one of {', '.join(READER_PRECISIONS)}")
+        chosen = Backend.parse(backend)
         base = ensure_converted(Path(cache_dir))
-        model, tokenizer, config = load_model(base, Path(weights or DEFAULT_WEIGHTS))
-        return cls(model, tokenizer, config, bf16=precision == "bf16")
+        weights = Path(weights or DEFAULT_WEIGHTS)
+        n_threads = runtime.threads(n_threads)
+        if chosen.runtime == "torch":
+            torch.set_num_threads(n_threads)
+            model, tokenizer, config = load_model(base, weights)
+            return cls(_TorchNetwork(model, precision == "bf16"), tokenizer, config)
+        runtime.require(chosen)
+        config = checked_config(base, weights)
+        tokenizer = load_base(base, encoder=False)[1]
+        digest = file_sha256(weights)
+        path = runtime.exported(Path(cache_dir) / "exports" / f"reader-{digest[:16]}", "reader",
+                                runtime.stamp_of(config.base_fingerprint, digest),
+                                lambda target: _export(base, weights, target), chosen,
+                                lambda: _calibration(tokenizer, config))
+        network = _GraphNetwork(runtime.Graph(path, chosen.runtime, n_threads))
+        return cls(network, tokenizer, config)
 
     def passage_budget(self, question: str) -> int:
         """Passage tokens that fit in one window beside `question`: a passage of at
@@ -112,7 +138,6 @@ class Reader:
             best[window.passage] = _merge(best[window.passage], reading)
         return [r for r in best if r is not None]
 
-    @torch.inference_mode()
     def _forward(self, windows: list[Window]):
         """(start logits, end logits, relevance, no-answer) of each window, by
         batches of similar lengths."""
@@ -121,13 +146,59 @@ class Reader:
         pad = self.tokenizer.pad_token_id
         for at in range(0, len(order), self.batch_size):
             chunk = order[at : at + self.batch_size]
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
-                start, end, relevance, no_answer = self.model(
-                    **collate([windows[i] for i in chunk], pad))
+            start, end, relevance, no_answer = self.network(
+                **collate([windows[i] for i in chunk], pad))
             for row, i in enumerate(chunk):
                 results[i] = (start[row], end[row], float(relevance[row]),
                               float(no_answer[row]))
         return results
+
+
+class _TorchNetwork:
+    def __init__(self, model, bf16: bool):
+        self.model = model
+        self.bf16 = bf16  # bfloat16 autocast: faster on CPUs with AVX512-BF16 or AMX
+
+    @torch.inference_mode()
+    def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            return self.model(input_ids=input_ids, attention_mask=attention_mask)
+
+
+class _GraphNetwork:
+    def __init__(self, graph: runtime.Graph):
+        self.graph = graph
+
+    def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+        out = self.graph.run({"input_ids": input_ids.numpy(),
+                              "attention_mask": attention_mask.numpy()})
+        return tuple(torch.from_numpy(out[name]) for name in _OUTPUTS)
+
+
+_OUTPUTS = ("start", "end", "relevance", "no_answer")
+
+
+def _calibration(tokenizer, config: ReaderConfig) -> list[dict]:
+    """Input feeds for static int8: each calibration question beside four passages."""
+    passages, questions = runtime.calibration_texts()
+    pairs = [(q, passages[(i * 4 + k) % len(passages)])
+             for i, q in enumerate(questions) for k in range(4)]
+    windows = encode_windows(tokenizer, [q for q, _ in pairs], [p for _, p in pairs],
+                             config.max_length, config.stride)
+    return [{k: v.numpy() for k, v in collate([w], tokenizer.pad_token_id).items()}
+            for w in windows]
+
+
+def _export(base: Path, weights: Path, target: Path) -> None:
+    """Trace the reader (adapters merged) into an ONNX graph."""
+    model, tokenizer, config = load_model(base, weights)
+    model.encoder.set_attn_implementation("eager")  # see `runtime`: traced masks
+    # Two windows of different lengths: the trace must see padding.
+    windows = encode_windows(tokenizer, ["Qui ?", "Quelle est la peine prévue ?"],
+                             ["Lui.", "Le tribunal a prononcé deux ans de prison avec sursis."],
+                             config.max_length, config.stride)
+    runtime.export_onnx(model, collate(windows, tokenizer.pad_token_id), _OUTPUTS, target,
+                        sequence_outputs=("start", "end"))
 
 
 def best_span(window: Window, passage: str, start: torch.Tensor, end: torch.Tensor,

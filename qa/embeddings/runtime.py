@@ -1,0 +1,234 @@
+"""Where the encoders run: torch, ONNX Runtime or OpenVINO, in fp32 or int8.
+
+Owns the backend names (`QA_BACKEND`), the thread count every runtime gets, exporting
+a torch module to ONNX once into the cache folder, its dynamic int8 quantisation, and
+`Graph`, which runs an exported file. The embedder and the reader both go through it;
+neither the exported files nor the quantised ones are ever committed or downloaded:
+they are made here from the converted checkpoint, the first time a backend is asked
+for, and a stamp beside each file says what it was made from, so a new checkpoint or
+new reader weights make a new export instead of reusing a stale one.
+
+The exported graph is traced with eager attention and a padded batch: the SDPA path
+of transformers decides from the mask in Python whether padding exists, and a trace
+of an unpadded batch would bake "no padding" into the graph.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from qa.config import BACKENDS
+from qa.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+_INSTALL = {
+    "onnx": "pip install onnxruntime onnx",
+    "openvino": "pip install openvino nncf onnx",
+}
+_CALIBRATION = Path(__file__).with_name("calibration_fr.txt")
+# Bumped when the export or quantisation recipe changes: older exports are remade.
+EXPORT_VERSION = 1
+_OPSET = 17
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A runtime (torch, onnx, openvino) and whether weights are quantised to int8."""
+
+    runtime: str
+    int8: bool = False
+
+    @classmethod
+    def parse(cls, name: str) -> Backend:
+        if name not in BACKENDS:
+            raise ValueError(f"backend {name!r}: one of {', '.join(BACKENDS)}")
+        runtime, _, precision = name.partition("-")
+        return cls(runtime, precision == "int8")
+
+    @property
+    def name(self) -> str:
+        return self.runtime + ("-int8" if self.int8 else "")
+
+
+def threads(requested: int = 0) -> int:
+    """Threads for one inference: `requested`, else every core this process may use."""
+    if requested > 0:
+        return requested
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def require(backend: Backend) -> None:
+    """`ModelError` with the install line when `backend`'s optional packages are missing."""
+    modules = {"onnx": ["onnxruntime", "onnx"], "openvino": ["openvino", "onnx"]}
+    needed = modules.get(backend.runtime, [])
+    if backend.int8:  # the int8 graphs are quantised by onnxruntime, or by NNCF for OpenVINO
+        needed.append("nncf" if backend.runtime == "openvino" else "onnxruntime")
+    for module in needed:
+        try:
+            __import__(module)
+        except ImportError as exc:
+            raise ModelError(f"QA_BACKEND={backend.name} demande le paquet {module!r}, absent. "
+                             f"Installez-le : {_INSTALL[backend.runtime]}") from exc
+
+
+def calibration_texts() -> tuple[list[str], list[str]]:
+    """(passages, questions) of French written for the static int8 quantisation. The
+    passages are also joined by 3 and by 6: activation ranges grow with length, and
+    articles' chunks are longer than one sentence (with single sentences alone, the
+    lowest cosine to fp32 on PIAF texts was 0.987; with the joined ones 0.990)."""
+    passages, questions = [], []
+    for line in _CALIBRATION.read_text(encoding="utf-8").splitlines():
+        kind, _, text = line.partition("\t")
+        if kind == "passage":
+            passages.append(text)
+        elif kind == "question":
+            questions.append(text)
+    joined = [" ".join(passages[i : i + n]) for n in (3, 6) for i in range(0, len(passages), n)]
+    return passages + joined, questions
+
+
+def stamp_of(*parts: str) -> str:
+    """A short digest of what an export is made from."""
+    digest = hashlib.sha256(json.dumps([EXPORT_VERSION, *parts]).encode())
+    return digest.hexdigest()[:16]
+
+
+def exported(folder: Path, name: str, stamp: str, export, backend: Backend,
+             calibration=None) -> Path:
+    """The graph file `name` for `backend` in `folder`, made once: `export(path)`
+    writes the fp32 ONNX graph; int8 is quantised from it, by ONNX Runtime (dynamic:
+    activations scaled per batch) or by NNCF for OpenVINO (static: activation scales
+    measured once on `calibration()`, a list of input feeds). Reused while its stamp
+    matches; written beside and renamed, so an interrupted export is simply redone."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fp32 = folder / f"{name}.onnx"
+    if not _is_current(fp32, stamp):
+        log.warning("Export ONNX de %s (une seule fois, dans %s)…", name, folder)
+        _replace(fp32, stamp, export)
+    if not backend.int8:
+        return fp32
+    if backend.runtime == "openvino":
+        target = folder / f"{name}-openvino-int8.xml"
+        make = lambda path: _quantise_openvino(fp32, path, calibration())  # noqa: E731
+    else:
+        target = folder / f"{name}-int8.onnx"
+        make = lambda path: _quantise_onnx(fp32, path)  # noqa: E731
+    if not _is_current(target, stamp):
+        log.warning("Quantification int8 de %s pour %s (une seule fois)…", name, backend.runtime)
+        _replace(target, stamp, make)
+    return target
+
+
+def _is_current(path: Path, stamp: str) -> bool:
+    stamp_file = path.with_suffix(".stamp")
+    return path.is_file() and stamp_file.is_file() and stamp_file.read_text() == stamp
+
+
+def _replace(path: Path, stamp: str, write) -> None:
+    work = path.parent / f".{path.stem}.work"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    try:
+        write(work / path.name)
+        # The main file last (an OpenVINO .xml after its .bin), then the stamp that
+        # says the set is whole.
+        for part in sorted(work.iterdir(), key=lambda p: p.name == path.name):
+            os.replace(part, path.parent / part.name)
+        path.with_suffix(".stamp").write_text(stamp)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def export_onnx(module, sample: Mapping, outputs: Sequence[str], path: Path,
+                sequence_outputs: Sequence[str] = ()) -> None:
+    """Trace `module(**sample)` (torch tensors, batch × sequence) into an ONNX file
+    with dynamic batch and sequence axes."""
+    import torch
+
+    inputs = list(sample)
+    axes = {name: {0: "batch", 1: "sequence"} for name in inputs}
+    for name in outputs:
+        axes[name] = {0: "batch", 1: "sequence"} if name in sequence_outputs else {0: "batch"}
+    with torch.inference_mode():
+        torch.onnx.export(module, tuple(sample[name] for name in inputs), str(path),
+                          input_names=inputs, output_names=list(outputs),
+                          dynamic_axes=axes, opset_version=_OPSET, dynamo=False)
+
+
+def _quantise_onnx(source: Path, target: Path) -> None:
+    """Dynamic int8: weights per output channel, activations quantised per batch."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(source), str(target), per_channel=True,
+                     weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"])
+
+
+def _quantise_openvino(source: Path, target: Path, feeds: list[dict]) -> None:
+    """Static int8 by NNCF, its scales measured on `feeds`; transformer patterns
+    (softmax, layer norms) stay in floating point."""
+    import nncf
+    import openvino as ov
+
+    model = ov.Core().read_model(str(source))
+    quantised = nncf.quantize(model, nncf.Dataset(feeds), subset_size=len(feeds),
+                              model_type=nncf.ModelType.TRANSFORMER)
+    ov.save_model(quantised, str(target), compress_to_fp16=False)
+
+
+class Graph:
+    """An exported ONNX file, run by ONNX Runtime or OpenVINO on `n_threads` threads."""
+
+    def __init__(self, path: Path, runtime: str, n_threads: int):
+        self.path = path
+        try:
+            if runtime == "openvino":
+                import openvino as ov
+
+                core = ov.Core()
+                # f32 said outright: on CPUs with bf16 units OpenVINO would pick bf16.
+                compiled = core.compile_model(str(path), "CPU", {
+                    "INFERENCE_NUM_THREADS": n_threads, "PERFORMANCE_HINT": "LATENCY",
+                    "INFERENCE_PRECISION_HINT": "f32"})
+                self.outputs = [o.get_any_name() for o in compiled.outputs]
+                self._request = compiled.create_infer_request()
+                self._run = self._run_openvino
+            else:
+                import onnxruntime as ort
+
+                options = ort.SessionOptions()
+                options.intra_op_num_threads = n_threads
+                options.inter_op_num_threads = 1
+                options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+                self._session = ort.InferenceSession(str(path), options,
+                                                     providers=["CPUExecutionProvider"])
+                self.outputs = [o.name for o in self._session.get_outputs()]
+                self._run = self._run_onnxruntime
+        except ModelError:
+            raise
+        except Exception as exc:  # the runtimes raise many kinds; all mean "cannot load"
+            raise ModelError(f"Impossible de charger {path} avec {runtime} ({exc}). "
+                             "Supprimez ce fichier pour qu'il soit réexporté.") from exc
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The graph's outputs by name for int64 `feeds`."""
+        return self._run({k: np.ascontiguousarray(v, dtype=np.int64) for k, v in feeds.items()})
+
+    def _run_onnxruntime(self, feeds):
+        return dict(zip(self.outputs, self._session.run(self.outputs, feeds), strict=True))
+
+    def _run_openvino(self, feeds):
+        result = self._request.infer(feeds)
+        return {name: np.asarray(result[name]) for name in self.outputs}

@@ -1,0 +1,169 @@
+"""Inference backends (QA_BACKEND): every runtime gives what torch fp32 gives, exports are
+made once and redone when stale, a missing package names its install line, and an index
+of other vectors is rebuilt."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa.config import BACKENDS, Settings
+from qa.embeddings import runtime
+from qa.embeddings.embedder import SentenceTransformerEmbedder, load_embedder
+from qa.embeddings.runtime import Backend
+from qa.errors import ModelError, SettingsError
+from qa.index import load_or_build
+from qa.reader import Reader
+
+OTHERS = [b for b in BACKENDS if b != "torch"]
+
+SENTENCES = [
+    "Le conseil municipal a adopté le budget primitif à l'unanimité jeudi soir.",
+    "Quelle est la peine encourue pour ce délit ?",
+    "La grève des contrôleurs aériens a entraîné l'annulation de 400 vols à Orly.",
+    "Qui dirige l'entreprise depuis 2019 ?",
+    "Les sapeurs-pompiers ont maîtrisé l'incendie après six heures d'efforts.",
+    "Le gouvernement prévoit une hausse de 4,6 % du salaire minimum au 1er janvier.",
+    "« C'est une victoire pour tous les salariés », s'est félicitée la syndicaliste.",
+    "Où se déroulera la prochaine édition du salon ?",
+    "L'équipe de France s'est inclinée 2-1 face à l'Espagne en demi-finale.",
+    "Le parquet a ouvert une information judiciaire pour homicide involontaire.",
+    "Combien d'élèves sont concernés par la fermeture des classes ?",
+    "La sécheresse menace les récoltes de maïs dans le Sud-Ouest.",
+    "Le film a attiré plus d'un million de spectateurs en deux semaines.",
+    "Pourquoi la ligne de métro a-t-elle été fermée ?",
+    "Les loyers ont augmenté de 3,5 % en un an dans les grandes villes.",
+    "Le préfet a pris un arrêté interdisant la baignade dans le lac.",
+    "Selon l'étude, un Français sur trois renonce à des soins pour raison financière.",
+    "Quand le pont sera-t-il rouvert à la circulation ?",
+    "L'entreprise a annoncé la suppression de 1 200 postes en Europe.",
+    "La cathédrale a retrouvé sa flèche, cinq ans après l'incendie.",
+]
+
+READINGS = [
+    ("Quelle est la peine prévue pour le prévenu ?",
+     ["Paris est la capitale de la France et compte deux millions d'habitants.",
+      "Le tribunal a prononcé une peine de deux ans de prison avec sursis contre le prévenu, "
+      "jugé pour fraude fiscale."]),
+    ("Combien de spectateurs le festival a-t-il accueillis ?",
+     ["Le festival a accueilli plus de 150 000 spectateurs en cinq jours, un record.",
+      "La mairie a refait la chaussée de la rue principale pendant l'été."]),
+]
+
+
+@pytest.fixture(scope="module")
+def torch_embedder(settings_for_tests, converted_model) -> SentenceTransformerEmbedder:
+    return SentenceTransformerEmbedder(settings_for_tests.embedding_model,
+                                       settings_for_tests.cache_dir)
+
+
+@pytest.fixture(scope="module")
+def torch_reader(settings_for_tests, converted_model) -> Reader:
+    return Reader.load(settings_for_tests.cache_dir)
+
+
+@pytest.mark.parametrize("backend", OTHERS)
+def test_vectors_agree_with_torch(backend, settings_for_tests, torch_embedder):
+    embedder = load_embedder(replace(settings_for_tests, backend=backend))
+    assert embedder.backend == backend
+    assert embedder.fingerprint == torch_embedder.fingerprint
+    assert embedder.dim == torch_embedder.dim
+    assert embedder.count_tokens(SENTENCES[0]) == torch_embedder.count_tokens(SENTENCES[0])
+    for kind in ("query", "passage"):
+        vectors = embedder.encode(SENTENCES, kind)
+        assert vectors.dtype == np.float32
+        np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+        cosine = (vectors * torch_embedder.encode(SENTENCES, kind)).sum(axis=1)
+        assert cosine.min() >= 0.99, (kind, cosine.min())
+    # One text alone or in a batch of longer ones: padding changes nothing, but for
+    # dynamic int8 (onnx-int8), whose activation scales are the batch's.
+    alone = embedder.encode(SENTENCES[:1], "query")[0]
+    batched = embedder.encode(SENTENCES, "query")[0]
+    assert float(alone @ batched) >= (0.995 if backend == "onnx-int8" else 0.99999)
+
+
+@pytest.mark.parametrize("backend", OTHERS)
+def test_readings_agree_with_torch(backend, settings_for_tests, torch_reader):
+    reader = Reader.load(settings_for_tests.cache_dir, backend=backend)
+    int8 = Backend.parse(backend).int8
+    for question, passages in READINGS:
+        got, want = reader.read(question, passages), torch_reader.read(question, passages)
+        best = int(np.argmax([r.relevance for r in want]))
+        assert int(np.argmax([r.relevance for r in got])) == best
+        g, w = got[best], want[best]
+        if int8:  # int8 may move a span's edge, never off the answer
+            assert g.start < w.end and w.start < g.end
+            assert abs(g.no_answer - w.no_answer) < 0.1
+        else:
+            assert (g.start, g.end) == (w.start, w.end)
+            assert abs(g.relevance - w.relevance) < 0.05
+            assert abs(g.no_answer - w.no_answer) < 0.01
+
+
+def test_an_export_is_made_once_and_redone_when_stale(tmp_path):
+    made = []
+
+    def export(path: Path) -> None:
+        made.append(path.name)
+        path.write_text(f"graph {len(made)}")
+
+    first = runtime.exported(tmp_path, "g", "stamp-1", export, Backend("onnx"))
+    again = runtime.exported(tmp_path, "g", "stamp-1", export, Backend("onnx"))
+    assert first == again and first.read_text() == "graph 1" and len(made) == 1
+    runtime.exported(tmp_path, "g", "stamp-2", export, Backend("onnx"))  # new weights
+    assert first.read_text() == "graph 2"
+
+
+def test_an_interrupted_export_leaves_nothing_half_written(tmp_path):
+    def broken(path: Path) -> None:
+        path.write_text("half a graph")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        runtime.exported(tmp_path, "g", "s", broken, Backend("onnx"))
+    assert [p.name for p in tmp_path.iterdir()] == []
+
+    def export(path: Path) -> None:
+        path.write_text("whole")
+
+    assert runtime.exported(tmp_path, "g", "s", export, Backend("onnx")).read_text() == "whole"
+
+
+@pytest.mark.parametrize(("backend", "module", "line"), [
+    ("onnx", "onnxruntime", "pip install onnxruntime onnx"),
+    ("openvino", "openvino", "pip install openvino nncf onnx"),
+    ("openvino-int8", "nncf", "pip install openvino nncf onnx"),
+])
+def test_a_missing_package_names_its_install_line(backend, module, line, monkeypatch,
+                                                  settings_for_tests):
+    monkeypatch.setitem(sys.modules, module, None)  # what an absent package looks like
+    with pytest.raises(ModelError) as caught:
+        load_embedder(replace(settings_for_tests, backend=backend))
+    assert line in str(caught.value) and module in str(caught.value)
+    with pytest.raises(ModelError, match="pip install"):
+        Reader.load(settings_for_tests.cache_dir, backend=backend)
+
+
+def test_backend_setting_is_checked():
+    assert Settings.from_env({"QA_BACKEND": "onnx-int8"}).backend == "onnx-int8"
+    with pytest.raises(SettingsError, match="QA_BACKEND"):
+        Settings.from_env({"QA_BACKEND": "tensorrt"})
+    with pytest.raises(SettingsError, match="QA_THREADS"):
+        Settings.from_env({"QA_THREADS": "-1"})
+
+
+def test_an_index_of_other_vectors_is_rebuilt_not_mixed(fresh_settings, torch_embedder,
+                                                        caplog):
+    built, _ = load_or_build(fresh_settings, torch_embedder)
+    assert built.manifest.shape.embedding.backend == "torch"
+    other = load_embedder(replace(fresh_settings, backend="onnx"))
+    with caplog.at_level(logging.INFO, logger="qa"):
+        rebuilt, _ = load_or_build(fresh_settings, other)
+    assert rebuilt.manifest.shape.embedding.backend == "onnx"
+    assert "QA_BACKEND=torch" in caplog.text
+    assert rebuilt.n_chunks == built.n_chunks
