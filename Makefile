@@ -5,13 +5,21 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup run test lint bench browser-deps clean-index
+.PHONY: setup test-setup run test lint bench browser-deps clean-index
 
+# `make run` installs what the assistant needs; the test tools (Playwright, pytest,
+# ruff…) come with `make test` only.
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+test-setup: $(VENV)/.installed-test
+
+$(VENV)/.installed-test: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
@@ -24,12 +32,12 @@ browser-deps:
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
 # pytest exits 5 when it collects no test: that is reported, not hidden as a pass of nothing.
-test: setup browser-deps
+test: test-setup browser-deps
 	$(VENV)/bin/ruff check qa tests benchmarks app.py
 	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; fi; exit $$rc
 
-lint: setup
+lint: test-setup
 	$(VENV)/bin/ruff check qa tests benchmarks app.py
 
 bench: setup

@@ -3,7 +3,9 @@
 Encodes the same texts with every backend (`QA_BACKEND`: torch, ONNX Runtime,
 OpenVINO, fp32 or int8) in one run, round after round with the order rotated, so
 that a busy moment of this shared machine falls on all of them alike; prints the
-median of the rounds and the ratio to torch fp32:
+median of the rounds and the ratio to torch fp32. Each measure runs in a process of
+its own, as the assistant does: torch's OpenMP threads and OpenVINO's TBB threads
+spinning in one process slowed torch fivefold, which would flatter the others.
 
 - passages: PIAF v1.0 contexts encoded in batches, texts per second;
 - queries: PIAF questions encoded one at a time, as `answer()` does, p50 in ms;
@@ -20,6 +22,7 @@ Quality on the benchmark's questions is `qa bench` with `QA_BACKEND` set.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import random
 import statistics
 import time
@@ -68,6 +71,29 @@ def _ms(run) -> float:
     return (time.perf_counter() - start) * 1000
 
 
+def measure(backend: str, precision: str, threads: int, samples) -> dict:
+    """One round of one backend, in the calling process: throughput, latency, outputs."""
+    contexts, questions, pairs = samples
+    settings = Settings.from_env(backend=backend, threads=threads or None)
+    reader = Reader.load(settings.cache_dir, precision=precision, backend=backend,
+                         n_threads=settings.threads)
+    pairs = [(q, [one_window(reader, q, p) for p in ps]) for q, ps in pairs]
+    row = {}
+    if precision == "fp32":
+        embedder = load_embedder(settings)
+        embedder.encode(contexts[:8], "passage")  # warm-up: first calls allocate
+        embedder.encode(questions[:3], "query")
+        seconds = _ms(lambda: embedder.encode(contexts, "passage")) / 1000
+        row["passages_per_s"] = len(contexts) / seconds
+        row["query_p50_ms"] = statistics.median(
+            _ms(lambda q=q: embedder.encode([q], "query")) for q in questions)
+        row["vectors"] = embedder.encode(contexts, "passage")
+    reader.read(*pairs[0])
+    row["reader_p50_ms"] = statistics.median(_ms(lambda p=p: reader.read(*p)) for p in pairs)
+    row["readings"] = [reader.read(*p) for p in pairs]
+    return row
+
+
 @click.command()
 @click.option("--backend", "backends", multiple=True, type=click.Choice(BACKENDS),
               help="Backends to compare (default: all); torch fp32 is always measured.")
@@ -79,78 +105,66 @@ def _ms(run) -> float:
 @click.option("--json", "json_path", type=click.Path(path_type=Path))
 def main(backends, rounds, passages, queries, readings, threads, json_path):
     """Throughput and latency of each backend, side by side."""
-    settings = Settings.from_env(threads=threads or None)
-    names = [TORCH] + [b for b in (backends or BACKENDS) if b != TORCH]
-    contexts, questions, pairs = piaf_samples(passages, queries, readings,
-                                              settings.rerank_depth, seed=7)
-    embedders = {b: load_embedder(Settings.from_env(backend=b, threads=threads or None))
-                 for b in names}
-    readers = {b: Reader.load(settings.cache_dir, backend=b, n_threads=settings.threads)
-               for b in names}
-    readers["torch-bf16"] = Reader.load(settings.cache_dir, precision="bf16",
-                                        n_threads=settings.threads)
-    cut = readers[TORCH]
-    pairs = [(q, [one_window(cut, q, p) for p in ps]) for q, ps in pairs]
-    for b in names:  # warm-up: first calls allocate
-        embedders[b].encode(contexts[:8], "passage")
-        embedders[b].encode(questions[:3], "query")
-    for reader in readers.values():
-        reader.read(*pairs[0])
-
-    measured: dict[str, dict[str, list[float]]] = {}
+    depth = Settings.from_env().rerank_depth
+    samples = piaf_samples(passages, queries, readings, depth, seed=7)
+    runs = [(TORCH, "fp32")] + [(b, "fp32") for b in (backends or BACKENDS) if b != TORCH]
+    runs.insert(1, (TORCH, "bf16"))  # the reader's torch default
+    measured: dict[str, list[dict]] = {}
+    spawn = multiprocessing.get_context("spawn")
     for turn in range(rounds):
-        order = names[turn % len(names):] + names[: turn % len(names)]
-        for b in order:
-            row = measured.setdefault(b, {"passages_per_s": [], "query_p50_ms": []})
-            seconds = _ms(lambda b=b: embedders[b].encode(contexts, "passage")) / 1000
-            row["passages_per_s"].append(len(contexts) / seconds)
-            row["query_p50_ms"].append(statistics.median(
-                _ms(lambda b=b, q=q: embedders[b].encode([q], "query")) for q in questions))
-        for b in (order + ["torch-bf16"]):
-            row = measured.setdefault(b, {})
-            row.setdefault("reader_p50_ms", []).append(statistics.median(
-                _ms(lambda b=b, p=p: readers[b].read(*p)) for p in pairs))
-        click.echo(f"tour {turn + 1}/{rounds} fait", err=True)
-
-    reference = embedders[TORCH].encode(contexts, "passage")
-    ref_readings = [readers[TORCH].read(*p) for p in pairs]
-    report = {}
-    for b, row in measured.items():
-        medians = {k: statistics.median(v) for k, v in row.items()}
-        if b in embedders:
-            vectors = embedders[b].encode(contexts, "passage")
-            medians["min_cosine"] = float((vectors * reference).sum(1).min())
-        medians["reader_agreement"] = _agreement(readers[b], pairs, ref_readings)
-        report[b] = medians
+        for backend, precision in runs[turn % len(runs):] + runs[: turn % len(runs)]:
+            name = backend if precision == "fp32" else f"{backend}-{precision}"
+            with spawn.Pool(1) as pool:
+                row = pool.apply(measure, (backend, precision, threads, samples))
+            measured.setdefault(name, []).append(row)
+            click.echo(f"tour {turn + 1}/{rounds} : {name}", err=True)
+    report = _report(measured)
     base = report[TORCH]
+    click.echo(f"{rounds} tours, {passages} passages, {queries} questions, {readings} lectures "
+               f"de {depth} passages ; médianes des tours")
     click.echo("| backend | passages/s | × torch | query p50 ms | reader p50 ms | × torch |"
                " min cosine | reader agrees |")
     click.echo("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for b, m in report.items():
-        passages_cell = "– | – | –"
+    for name, m in report.items():
+        cells = "– | – | –"
         if "passages_per_s" in m:
             ratio = m["passages_per_s"] / base["passages_per_s"]
-            passages_cell = f"{m['passages_per_s']:.1f} | {ratio:.2f} | {m['query_p50_ms']:.1f}"
-        click.echo(f"| {b} | {passages_cell} | {m['reader_p50_ms']:.0f} | "
-                   f"{base['reader_p50_ms'] / m['reader_p50_ms']:.2f} | "
-                   f"{m.get('min_cosine', float('nan')):.4f} | {m['reader_agreement']:.2f} |")
+            cells = f"{m['passages_per_s']:.1f} | {ratio:.2f} | {m['query_p50_ms']:.1f}"
+        cosine = f"{m['min_cosine']:.4f}" if "min_cosine" in m else "–"
+        click.echo(f"| {name} | {cells} | {m['reader_p50_ms']:.0f} | "
+                   f"{base['reader_p50_ms'] / m['reader_p50_ms']:.2f} | {cosine} | "
+                   f"{m['reader_agreement']:.2f} |")
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps({"rounds": rounds, "passages": passages,
-                                         "queries": queries, "readings": readings,
-                                         "depth": settings.rerank_depth,
-                                         "measured": measured, "medians": report}, indent=2))
+        json_path.write_text(json.dumps({
+            "rounds": rounds, "passages": passages, "queries": queries, "readings": readings,
+            "depth": depth, "medians": report,
+            "measured": {n: [{k: v for k, v in r.items() if k not in ("vectors", "readings")}
+                             for r in rows] for n, rows in measured.items()}}, indent=2))
 
 
-def _agreement(reader: Reader, pairs, reference) -> float:
+def _report(measured: dict[str, list[dict]]) -> dict[str, dict]:
+    """Medians over the rounds, and agreement with torch fp32's first round."""
+    reference = measured[TORCH][0]
+    report = {}
+    for name, rows in measured.items():
+        medians = {k: statistics.median(r[k] for r in rows)
+                   for k in ("passages_per_s", "query_p50_ms", "reader_p50_ms") if k in rows[0]}
+        if "vectors" in rows[0]:
+            medians["min_cosine"] = float((rows[0]["vectors"] * reference["vectors"]).sum(1).min())
+        medians["reader_agreement"] = _agreement(rows[0]["readings"], reference["readings"])
+        report[name] = medians
+    return report
+
+
+def _agreement(readings, reference) -> float:
     """Share of passes whose most relevant passage and its span match `reference`'s."""
     same = 0
-    for pair, ref in zip(pairs, reference, strict=True):
-        got = reader.read(*pair)
+    for got, ref in zip(readings, reference, strict=True):
         top, ref_top = (int(np.argmax([r.relevance for r in rs])) for rs in (got, ref))
         same += top == ref_top and (got[top].start, got[top].end) == (ref[top].start,
                                                                       ref[top].end)
-    return same / len(pairs)
+    return same / len(reference)
 
 
 if __name__ == "__main__":

@@ -44,9 +44,19 @@ def converted_model(settings_for_tests) -> Path:
 
 @pytest.fixture(scope="session")
 def embedder(settings_for_tests, converted_model):
+    """The default embedder (QA_BACKEND's default), which the whole suite runs on."""
     from qa.embeddings.embedder import load_embedder
 
     return load_embedder(settings_for_tests)
+
+
+@pytest.fixture(scope="session")
+def torch_embedder(settings_for_tests, converted_model):
+    """The model in torch fp32, the reference the other backends are measured against."""
+    from qa.embeddings.embedder import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder(settings_for_tests.embedding_model,
+                                       settings_for_tests.cache_dir)
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ import pytest
 
 from qa.config import BACKENDS, Settings
 from qa.embeddings import runtime
-from qa.embeddings.embedder import SentenceTransformerEmbedder, load_embedder
+from qa.embeddings.embedder import load_embedder
 from qa.embeddings.runtime import Backend
 from qa.errors import ModelError, SettingsError
 from qa.index import load_or_build
@@ -57,12 +57,6 @@ READINGS = [
 
 
 @pytest.fixture(scope="module")
-def torch_embedder(settings_for_tests, converted_model) -> SentenceTransformerEmbedder:
-    return SentenceTransformerEmbedder(settings_for_tests.embedding_model,
-                                       settings_for_tests.cache_dir)
-
-
-@pytest.fixture(scope="module")
 def torch_reader(settings_for_tests, converted_model) -> Reader:
     return Reader.load(settings_for_tests.cache_dir)
 
@@ -85,6 +79,11 @@ def test_vectors_agree_with_torch(backend, settings_for_tests, torch_embedder):
     alone = embedder.encode(SENTENCES[:1], "query")[0]
     batched = embedder.encode(SENTENCES, "query")[0]
     assert float(alone @ batched) >= (0.995 if backend == "onnx-int8" else 0.99999)
+
+
+def test_the_defaults_are_the_measured_ones(embedder):
+    assert Settings().backend == "openvino-int8" and Settings().reader_backend == "openvino"
+    assert embedder.backend == "openvino-int8"  # the suite runs on the default end to end
 
 
 @pytest.mark.parametrize("backend", OTHERS)
@@ -135,9 +134,9 @@ def test_an_interrupted_export_leaves_nothing_half_written(tmp_path):
 
 
 @pytest.mark.parametrize(("backend", "module", "line"), [
-    ("onnx", "onnxruntime", "pip install onnxruntime onnx"),
-    ("openvino", "openvino", "pip install openvino nncf onnx"),
-    ("openvino-int8", "nncf", "pip install openvino nncf onnx"),
+    ("onnx", "onnxruntime", "pip install onnxruntime"),
+    ("openvino", "openvino", "pip install openvino"),
+    ("openvino-int8", "nncf", "pip install nncf"),
 ])
 def test_a_missing_package_names_its_install_line(backend, module, line, monkeypatch,
                                                   settings_for_tests):
@@ -153,17 +152,18 @@ def test_backend_setting_is_checked():
     assert Settings.from_env({"QA_BACKEND": "onnx-int8"}).backend == "onnx-int8"
     with pytest.raises(SettingsError, match="QA_BACKEND"):
         Settings.from_env({"QA_BACKEND": "tensorrt"})
+    with pytest.raises(SettingsError, match="QA_READER_BACKEND"):
+        Settings.from_env({"QA_READER_BACKEND": "gpu"})
     with pytest.raises(SettingsError, match="QA_THREADS"):
         Settings.from_env({"QA_THREADS": "-1"})
 
 
 def test_an_index_of_other_vectors_is_rebuilt_not_mixed(fresh_settings, torch_embedder,
-                                                        caplog):
+                                                        embedder, caplog):
     built, _ = load_or_build(fresh_settings, torch_embedder)
     assert built.manifest.shape.embedding.backend == "torch"
-    other = load_embedder(replace(fresh_settings, backend="onnx"))
     with caplog.at_level(logging.INFO, logger="qa"):
-        rebuilt, _ = load_or_build(fresh_settings, other)
-    assert rebuilt.manifest.shape.embedding.backend == "onnx"
+        rebuilt, _ = load_or_build(fresh_settings, embedder)
+    assert rebuilt.manifest.shape.embedding.backend == "openvino-int8"
     assert "QA_BACKEND=torch" in caplog.text
     assert rebuilt.n_chunks == built.n_chunks

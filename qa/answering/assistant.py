@@ -68,7 +68,8 @@ def default_answerer(settings: Settings) -> Answerer:
     """The answerer the settings choose (`QA_ANSWERER`)."""
     if settings.answerer == "reader":
         reader = shared_reader(settings.cache_dir, settings.reader_weights or None,
-                               settings.reader_precision)
+                               settings.reader_precision, settings.reader_backend,
+                               settings.threads)
         return ReaderAnswerer(reader, settings.reader_threshold, settings.rerank_depth)
     return ExtractiveAnswerer(settings.answer_threshold, settings.max_citations)
 

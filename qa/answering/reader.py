@@ -113,14 +113,16 @@ _loading = threading.Lock()
 
 
 @lru_cache(maxsize=4)
-def _shared_reader(cache_dir: Path, weights: Path | None, precision: str) -> Reader:
-    return Reader.load(cache_dir, weights, precision)
+def _shared_reader(cache_dir: Path, weights: Path | None, precision: str, backend: str,
+                   threads: int) -> Reader:
+    return Reader.load(cache_dir, weights, precision, backend, threads)
 
 
-def shared_reader(cache_dir: Path, weights: Path | None = None,
-                  precision: str = "fp32") -> Reader:
+def shared_reader(cache_dir: Path, weights: Path | None = None, precision: str = "fp32",
+                  backend: str = "torch", threads: int = 0) -> Reader:
     """The reader of `weights` over the base model in `cache_dir`, loaded once per
     process: assistants of the same settings (tests, the web app's reloads) share it,
     which is safe since inference only reads the network."""
     with _loading:
-        return _shared_reader(Path(cache_dir), Path(weights) if weights else None, precision)
+        return _shared_reader(Path(cache_dir), Path(weights) if weights else None, precision,
+                              backend, threads)

@@ -20,7 +20,8 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,14 +32,13 @@ from qa.errors import ModelError
 
 log = logging.getLogger(__name__)
 
-_INSTALL = {
-    "onnx": "pip install onnxruntime onnx",
-    "openvino": "pip install openvino nncf onnx",
-}
+_INSTALL = {"onnxruntime": "pip install onnxruntime", "onnx": "pip install onnx",
+            "openvino": "pip install openvino", "nncf": "pip install nncf"}
 _CALIBRATION = Path(__file__).with_name("calibration_fr.txt")
 # Bumped when the export or quantisation recipe changes: older exports are remade.
 EXPORT_VERSION = 1
 _OPSET = 17
+ONE_THREAD_TOKENS = 64
 
 
 @dataclass(frozen=True)
@@ -71,17 +71,19 @@ def threads(requested: int = 0) -> int:
 
 
 def require(backend: Backend) -> None:
-    """`ModelError` with the install line when `backend`'s optional packages are missing."""
-    modules = {"onnx": ["onnxruntime", "onnx"], "openvino": ["openvino", "onnx"]}
-    needed = modules.get(backend.runtime, [])
+    """`ModelError` with the install line when a package `backend` needs is missing
+    (onnxruntime is optional; the others come with the package, but may be removed)."""
+    needed = {"onnx": ["onnxruntime", "onnx"], "openvino": ["openvino", "onnx"]}
+    needed = needed.get(backend.runtime, [])
     if backend.int8:  # the int8 graphs are quantised by onnxruntime, or by NNCF for OpenVINO
         needed.append("nncf" if backend.runtime == "openvino" else "onnxruntime")
     for module in needed:
         try:
             __import__(module)
         except ImportError as exc:
-            raise ModelError(f"QA_BACKEND={backend.name} demande le paquet {module!r}, absent. "
-                             f"Installez-le : {_INSTALL[backend.runtime]}") from exc
+            raise ModelError(f"Le moteur d'inférence {backend.name} (QA_BACKEND, "
+                             f"QA_READER_BACKEND) demande le paquet {module!r}, absent. "
+                             f"Installez-le : {_INSTALL[module]}") from exc
 
 
 def calibration_texts() -> tuple[list[str], list[str]]:
@@ -189,46 +191,65 @@ def _quantise_openvino(source: Path, target: Path, feeds: list[dict]) -> None:
 
 
 class Graph:
-    """An exported ONNX file, run by ONNX Runtime or OpenVINO on `n_threads` threads."""
+    """An exported graph, run by ONNX Runtime or OpenVINO on `n_threads` threads, or on
+    one for an input of at most `ONE_THREAD_TOKENS` tokens in all (a question): on the
+    shared 2-core machine a second thread made a question's encoding twice slower
+    (ONNX Runtime int8: 10.6 ms on 2 threads, 5.3 ms on 1), as it did FAISS searches
+    (docs/scale.md). The one-thread copy is compiled the first time it is needed."""
 
     def __init__(self, path: Path, runtime: str, n_threads: int):
-        self.path = path
-        try:
-            if runtime == "openvino":
-                import openvino as ov
-
-                core = ov.Core()
-                # f32 said outright: on CPUs with bf16 units OpenVINO would pick bf16.
-                compiled = core.compile_model(str(path), "CPU", {
-                    "INFERENCE_NUM_THREADS": n_threads, "PERFORMANCE_HINT": "LATENCY",
-                    "INFERENCE_PRECISION_HINT": "f32"})
-                self.outputs = [o.get_any_name() for o in compiled.outputs]
-                self._request = compiled.create_infer_request()
-                self._run = self._run_openvino
-            else:
-                import onnxruntime as ort
-
-                options = ort.SessionOptions()
-                options.intra_op_num_threads = n_threads
-                options.inter_op_num_threads = 1
-                options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-                self._session = ort.InferenceSession(str(path), options,
-                                                     providers=["CPUExecutionProvider"])
-                self.outputs = [o.name for o in self._session.get_outputs()]
-                self._run = self._run_onnxruntime
-        except ModelError:
-            raise
-        except Exception as exc:  # the runtimes raise many kinds; all mean "cannot load"
-            raise ModelError(f"Impossible de charger {path} avec {runtime} ({exc}). "
-                             "Supprimez ce fichier pour qu'il soit réexporté.") from exc
+        self.path, self.runtime, self.n_threads = path, runtime, n_threads
+        self._runners: dict[int, Callable[[dict], dict]] = {}
+        self._lock = threading.Lock()
+        self._runner(n_threads)  # compiled now, so that a broken file shows at start-up
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """The graph's outputs by name for int64 `feeds`."""
-        return self._run({k: np.ascontiguousarray(v, dtype=np.int64) for k, v in feeds.items()})
+        """The graph's outputs by name for int64 `feeds` (batch × tokens)."""
+        feeds = {k: np.ascontiguousarray(v, dtype=np.int64) for k, v in feeds.items()}
+        size = next(iter(feeds.values())).size
+        return self._runner(1 if size <= ONE_THREAD_TOKENS else self.n_threads)(feeds)
 
-    def _run_onnxruntime(self, feeds):
-        return dict(zip(self.outputs, self._session.run(self.outputs, feeds), strict=True))
+    def _runner(self, n_threads: int) -> Callable[[dict], dict]:
+        with self._lock:
+            if n_threads not in self._runners:
+                self._runners[n_threads] = self._compile(n_threads)
+            return self._runners[n_threads]
 
-    def _run_openvino(self, feeds):
-        result = self._request.infer(feeds)
-        return {name: np.asarray(result[name]) for name in self.outputs}
+    def _compile(self, n_threads: int) -> Callable[[dict], dict]:
+        try:
+            if self.runtime == "openvino":
+                return _openvino_runner(self.path, n_threads)
+            return _onnxruntime_runner(self.path, n_threads)
+        except Exception as exc:  # the runtimes raise many kinds; all mean "cannot load"
+            raise ModelError(f"Impossible de charger {self.path} avec {self.runtime} ({exc}). "
+                             "Supprimez ce fichier pour qu'il soit réexporté.") from exc
+
+
+def _onnxruntime_runner(path: Path, n_threads: int) -> Callable[[dict], dict]:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = n_threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    return lambda feeds: dict(zip(names, session.run(names, feeds), strict=True))
+
+
+def _openvino_runner(path: Path, n_threads: int) -> Callable[[dict], dict]:
+    import openvino as ov
+
+    # f32 said outright: on CPUs with bf16 units OpenVINO would choose bf16 itself.
+    compiled = ov.Core().compile_model(str(path), "CPU", {
+        "INFERENCE_NUM_THREADS": n_threads, "PERFORMANCE_HINT": "LATENCY",
+        "INFERENCE_PRECISION_HINT": "f32"})
+    names = [o.get_any_name() for o in compiled.outputs]
+
+    def run(feeds: dict) -> dict:
+        # A request per call: requests are not thread-safe, and the web app answers
+        # two questions at once; the outputs are copies, not views into it.
+        result = compiled.create_infer_request().infer(feeds)
+        return {name: np.asarray(result[name]) for name in names}
+
+    return run
