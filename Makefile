@@ -8,19 +8,22 @@ PYTEST_ARGS ?=
 .PHONY: setup test-setup run test lint bench browser-deps clean-index
 
 # `make run` installs what the assistant needs; the test tools (Playwright, pytest,
-# ruff…) come with `make test` only.
+# ruff…) come with `make test` only. --no-compile: Python compiles a module when it is
+# first imported, so the thousands that never are (most of torch's) cost nothing.
+PIP := $(PY) -m pip install --quiet --no-compile --disable-pip-version-check
+
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e .
+	$(PIP) torch==2.13.0
+	$(PIP) -e .
 	touch $@
 
 test-setup: $(VENV)/.installed-test
 
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PIP) -e '.[test]'
 	touch $@
 
 run: setup

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 from functools import cached_property
 from pathlib import Path
 from typing import Literal, Protocol
@@ -126,6 +127,7 @@ class ExportedEmbedder:
         self.prompts, self.dim, self.max_tokens = info["prompts"], info["dim"], info["max_tokens"]
         self._inputs = [n for n in info["inputs"] if n in _GRAPH_INPUTS]
         self.tokenizer = model.tokenizer if model is not None else _tokenizer(location)
+        self._tokenizing = threading.Lock()
         path = runtime.exported(folder, "embedder", stamp, export, backend, self._calibration)
         self.graph = runtime.Graph(path, backend.runtime, runtime.threads(n_threads))
 
@@ -136,8 +138,11 @@ class ExportedEmbedder:
         return [self._feeds([t]) for t in texts]
 
     def _feeds(self, texts: list[str]) -> dict[str, np.ndarray]:
-        encoded = self.tokenizer(texts, padding=True, truncation=True,
-                                 max_length=self.max_tokens, return_tensors="np")
+        # A fast tokenizer sets padding and truncation on itself at each call: two
+        # threads at once (the web app answers two questions at a time) can collide.
+        with self._tokenizing:
+            encoded = self.tokenizer(texts, padding=True, truncation=True,
+                                     max_length=self.max_tokens, return_tensors="np")
         return {n: encoded[n] for n in self._inputs}
 
     def encode(self, texts: list[str], kind: Kind, progress: bool = False) -> np.ndarray:
