@@ -130,6 +130,9 @@ def settings_report(settings: Settings, options: BenchOptions, dataset: Dataset,
     """The report's "settings": what produced the figures, to compare runs by."""
     return {
         "model": settings.embedding_model,
+        "backend": settings.backend,
+        "reader_backend": settings.reader_backend,
+        "threads": settings.threads,
         "k": options.k or settings.top_k,
         "retrievers": list(options.retrievers),
         "answerers": list(options.answerers) or [settings.answerer],
