@@ -49,7 +49,7 @@ DEFAULT_READER_PRECISION = "bf16"
 # defaults are the fastest whose quality holds (README « Speed »): int8 keeps the
 # embedder's PIAF recall within 0.005 of torch fp32, but costs the reader 0.02 F1 and
 # 0.02 more false refusals on PIAF dev, so the reader runs in fp32.
-BACKENDS = ("torch", "onnx", "onnx-int8", "openvino", "openvino-int8")
+BACKENDS = ("torch", "onnx", "onnx-int8", "openvino", "openvino-bf16", "openvino-int8")
 DEFAULT_BACKEND = "openvino-int8"
 DEFAULT_READER_BACKEND = "openvino"
 DEFAULT_MAX_QUESTION_CHARS = 2000

@@ -75,10 +75,12 @@ def test_vectors_agree_with_torch(backend, settings_for_tests, torch_embedder):
         cosine = (vectors * torch_embedder.encode(SENTENCES, kind)).sum(axis=1)
         assert cosine.min() >= 0.99, (kind, cosine.min())
     # One text alone or in a batch of longer ones: padding changes nothing, but for
-    # dynamic int8 (onnx-int8), whose activation scales are the batch's.
+    # dynamic int8 (onnx-int8), whose activation scales are the batch's, and bf16's
+    # rounding, which depends on the kernels chosen for the batch's shape.
     alone = embedder.encode(SENTENCES[:1], "query")[0]
     batched = embedder.encode(SENTENCES, "query")[0]
-    assert float(alone @ batched) >= (0.995 if backend == "onnx-int8" else 0.99999)
+    floor = {"onnx-int8": 0.995, "openvino-bf16": 0.999}.get(backend, 0.99999)
+    assert float(alone @ batched) >= floor
 
 
 def test_the_defaults_are_the_measured_ones(embedder):
@@ -89,13 +91,13 @@ def test_the_defaults_are_the_measured_ones(embedder):
 @pytest.mark.parametrize("backend", OTHERS)
 def test_readings_agree_with_torch(backend, settings_for_tests, torch_reader):
     reader = Reader.load(settings_for_tests.cache_dir, backend=backend)
-    int8 = Backend.parse(backend).int8
+    rounded = Backend.parse(backend).precision != "fp32"
     for question, passages in READINGS:
         got, want = reader.read(question, passages), torch_reader.read(question, passages)
         best = int(np.argmax([r.relevance for r in want]))
         assert int(np.argmax([r.relevance for r in got])) == best
         g, w = got[best], want[best]
-        if int8:  # int8 may move a span's edge, never off the answer
+        if rounded:  # int8 or bf16 may move a span's edge, never off the answer
             assert g.start < w.end and w.start < g.end
             assert abs(g.no_answer - w.no_answer) < 0.1
         else:

@@ -129,7 +129,8 @@ class ExportedEmbedder:
         self.tokenizer = model.tokenizer if model is not None else _tokenizer(location)
         self._tokenizing = threading.Lock()
         path = runtime.exported(folder, "embedder", stamp, export, backend, self._calibration)
-        self.graph = runtime.Graph(path, backend.runtime, runtime.threads(n_threads))
+        self.graph = runtime.Graph(path, backend.runtime, runtime.threads(n_threads),
+                                   backend.precision == "bf16")
 
     def _calibration(self) -> list[dict]:
         passages, questions = runtime.calibration_texts()

@@ -1,4 +1,4 @@
-"""Where the encoders run: torch, ONNX Runtime or OpenVINO, in fp32 or int8.
+"""Where the encoders run: torch, ONNX Runtime or OpenVINO, in fp32, bf16 or int8.
 
 Owns the backend names (`QA_BACKEND`), the thread count every runtime gets, exporting
 a torch module to ONNX once into the cache folder, its dynamic int8 quantisation, and
@@ -43,21 +43,27 @@ ONE_THREAD_TOKENS = 64
 
 @dataclass(frozen=True)
 class Backend:
-    """A runtime (torch, onnx, openvino) and whether weights are quantised to int8."""
+    """A runtime (torch, onnx, openvino) and its precision: fp32, int8 (weights and
+    activations quantised), or bf16 (OpenVINO computing in bfloat16 on CPUs with
+    AVX512-BF16 or AMX; emulated, and slow, elsewhere)."""
 
     runtime: str
-    int8: bool = False
+    precision: str = "fp32"
 
     @classmethod
     def parse(cls, name: str) -> Backend:
         if name not in BACKENDS:
             raise ValueError(f"backend {name!r}: one of {', '.join(BACKENDS)}")
         runtime, _, precision = name.partition("-")
-        return cls(runtime, precision == "int8")
+        return cls(runtime, precision or "fp32")
+
+    @property
+    def int8(self) -> bool:
+        return self.precision == "int8"
 
     @property
     def name(self) -> str:
-        return self.runtime + ("-int8" if self.int8 else "")
+        return self.runtime + ("" if self.precision == "fp32" else f"-{self.precision}")
 
 
 def threads(requested: int = 0) -> int:
@@ -197,8 +203,8 @@ class Graph:
     (ONNX Runtime int8: 10.6 ms on 2 threads, 5.3 ms on 1), as it did FAISS searches
     (docs/scale.md). The one-thread copy is compiled the first time it is needed."""
 
-    def __init__(self, path: Path, runtime: str, n_threads: int):
-        self.path, self.runtime, self.n_threads = path, runtime, n_threads
+    def __init__(self, path: Path, runtime: str, n_threads: int, bf16: bool = False):
+        self.path, self.runtime, self.n_threads, self.bf16 = path, runtime, n_threads, bf16
         self._runners: dict[int, Callable[[dict], dict]] = {}
         self._lock = threading.Lock()
         self._runner(n_threads)  # compiled now, so that a broken file shows at start-up
@@ -218,7 +224,7 @@ class Graph:
     def _compile(self, n_threads: int) -> Callable[[dict], dict]:
         try:
             if self.runtime == "openvino":
-                return _openvino_runner(self.path, n_threads)
+                return _openvino_runner(self.path, n_threads, self.bf16)
             return _onnxruntime_runner(self.path, n_threads)
         except Exception as exc:  # the runtimes raise many kinds; all mean "cannot load"
             raise ModelError(f"Impossible de charger {self.path} avec {self.runtime} ({exc}). "
@@ -237,19 +243,24 @@ def _onnxruntime_runner(path: Path, n_threads: int) -> Callable[[dict], dict]:
     return lambda feeds: dict(zip(names, session.run(names, feeds), strict=True))
 
 
-def _openvino_runner(path: Path, n_threads: int) -> Callable[[dict], dict]:
+def _openvino_runner(path: Path, n_threads: int, bf16: bool) -> Callable[[dict], dict]:
     import openvino as ov
 
-    # f32 said outright: on CPUs with bf16 units OpenVINO would choose bf16 itself.
+    # The precision said outright: on CPUs with bf16 units OpenVINO would choose bf16
+    # for "fp32" itself.
     compiled = ov.Core().compile_model(str(path), "CPU", {
         "INFERENCE_NUM_THREADS": n_threads, "PERFORMANCE_HINT": "LATENCY",
-        "INFERENCE_PRECISION_HINT": "f32"})
+        "INFERENCE_PRECISION_HINT": "bf16" if bf16 else "f32"})
     names = [o.get_any_name() for o in compiled.outputs]
+    # One request per thread: a request is not thread-safe (the web app answers two
+    # questions at once), and making one per call cost a question 1-2 ms.
+    local = threading.local()
 
     def run(feeds: dict) -> dict:
-        # A request per call: requests are not thread-safe, and the web app answers
-        # two questions at once; the outputs are copies, not views into it.
-        result = compiled.create_infer_request().infer(feeds)
-        return {name: np.asarray(result[name]) for name in names}
+        request = getattr(local, "request", None)
+        if request is None:
+            request = local.request = compiled.create_infer_request()
+        result = request.infer(feeds)
+        return {name: np.array(result[name]) for name in names}  # copies, not views
 
     return run

@@ -102,7 +102,8 @@ class Reader:
                                 runtime.stamp_of(config.base_fingerprint, digest),
                                 lambda target: _export(base, weights, target), chosen,
                                 lambda: _calibration(tokenizer, config))
-        network = _GraphNetwork(runtime.Graph(path, chosen.runtime, n_threads))
+        network = _GraphNetwork(runtime.Graph(path, chosen.runtime, n_threads,
+                                               chosen.precision == "bf16"))
         return cls(network, tokenizer, config)
 
     def passage_budget(self, question: str) -> int:
