@@ -54,6 +54,11 @@ DEFAULT_BACKEND = "openvino-int8"
 DEFAULT_READER_BACKEND = "openvino"
 DEFAULT_MAX_QUESTION_CHARS = 2000
 RETRIEVERS = ("hybrid", "dense", "bm25")
+# Where the index lives: `local`, the segmented folder of `QA_INDEX_DIR` (FAISS and our
+# BM25), or `qdrant`, a Qdrant collection (server at QA_QDRANT_URL, or the client's
+# local mode at QA_QDRANT_PATH; qa/index/qdrant, docs/deploy.md).
+STORES = ("local", "qdrant")
+DEFAULT_QDRANT_COLLECTION = "qa-fr"
 # Serving a team (`qa serve`, qa/web/server.py): a credential shorter than this is
 # guessable; the limits are sized for news articles and a newsroom's readers.
 MIN_TOKEN_CHARS = 16
@@ -97,6 +102,14 @@ class Settings:
     # process may use. FAISS answers one query on one thread whatever this says.
     threads: int = 0
     max_question_chars: int = DEFAULT_MAX_QUESTION_CHARS
+    store: str = "local"
+    # Qdrant (QA_STORE=qdrant): a server URL, or a folder for the client's local mode;
+    # neither: local mode in `<index_dir>/qdrant`. The collection name is an alias that
+    # a full rebuild switches atomically to a new collection.
+    qdrant_url: str = ""
+    qdrant_api_key: str = field(default="", repr=False)
+    qdrant_path: str = ""
+    qdrant_collection: str = DEFAULT_QDRANT_COLLECTION
     host: str = "127.0.0.1"
     port: int = 7860
     # Serving a team (README « Servir une rédaction »). The credentials never appear
@@ -135,6 +148,16 @@ class Settings:
         if self.answerer not in ANSWERERS:
             raise SettingsError(f"QA_ANSWERER={self.answerer!r} : choisissez parmi "
                                 f"{', '.join(ANSWERERS)}.")
+        if self.store not in STORES:
+            raise SettingsError(f"QA_STORE={self.store!r} : choisissez parmi "
+                                f"{', '.join(STORES)}.")
+        if self.qdrant_url and self.qdrant_path:
+            raise SettingsError("QA_QDRANT_URL et QA_QDRANT_PATH s'excluent : un serveur Qdrant "
+                                "ou le mode local du client, pas les deux.")
+        if not self.qdrant_collection or not all(
+                ch.isalnum() or ch in "-_" for ch in self.qdrant_collection):
+            raise SettingsError(f"QA_QDRANT_COLLECTION={self.qdrant_collection!r} : lettres, "
+                                "chiffres, « - » et « _ » seulement.")
         if self.reader_precision not in READER_PRECISIONS:
             raise SettingsError(f"QA_READER_PRECISION={self.reader_precision!r} : choisissez "
                                 f"parmi {', '.join(READER_PRECISIONS)}.")

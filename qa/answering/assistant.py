@@ -156,7 +156,8 @@ class Assistant:
         wanted = max(shown, getattr(self.answerer, "depth", shown))
         hits = self._search(index, question, query_vector, wanted, retriever)
         retrieved = time.perf_counter()
-        draft = self.answerer.answer(index, question, hits, query_vector)
+        # What the answerer reads of the hits (the index itself for the local store).
+        draft = self.answerer.answer(index.focus(hits), question, hits, query_vector)
         done = time.perf_counter()
         ranked = draft.hits if draft.hits is not None else hits
         return Answer(

@@ -2,7 +2,9 @@
 
 Hybrid fuses the two rankings by reciprocal rank fusion (RRF): a chunk scores
 sum(1 / (rrf_k + rank)) over the retrievers that found it. RRF needs no score
-calibration between cosine and BM25, which live on unrelated scales.
+calibration between cosine and BM25, which live on unrelated scales. An index in
+Qdrant is searched by the engine, fusion included (`qa.index.qdrant.search`), with
+the same formula and `rrf_k`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import numpy as np
 
 from qa import text as frtext
 from qa.config import RETRIEVERS
+from qa.index.qdrant.view import QdrantIndex
 from qa.index.view import Index
 from qa.schema import Hit
 
@@ -54,7 +57,7 @@ def fuse(rankings: list[Ranked], rrf_k: int) -> list[tuple[int, float]]:
 
 
 def search(
-    index: Index,
+    index: Index | QdrantIndex,
     query: str,
     query_vector: np.ndarray | None,
     *,
@@ -66,6 +69,9 @@ def search(
     """Top-`k` hits for `query`. `query_vector` is required unless retriever is bm25."""
     if retriever not in RETRIEVERS:
         raise ValueError(f"unknown retriever {retriever!r}; choose one of {', '.join(RETRIEVERS)}")
+    if isinstance(index, QdrantIndex):
+        return index.search_hits(query, query_vector, k=k, retriever=retriever,
+                                 candidates=candidates, rrf_k=rrf_k)
     pool = max(k, candidates)
     dense = dense_search(index, query_vector, pool) if retriever != "bm25" else Ranked([], [])
     bm25 = bm25_search(index, query, pool) if retriever != "dense" else Ranked([], [])

@@ -65,10 +65,10 @@ class ExtractiveAnswerer:
         n = max(terms.n_docs, 1)
         weights = {}
         for term in question_stems:
-            having = terms.documents_with(term)
             # A question word the corpus never uses weighs most: it signals a topic the
             # articles do not cover, which the refusal depends on.
-            weights[term] = (math.log(1 + n / max(len(having), 1)), having)
+            weights[term] = (math.log(1 + n / max(terms.document_frequency(term), 1)),
+                             terms.documents_with(term))
         return weights
 
     @staticmethod

@@ -146,6 +146,10 @@ class LexicalIndex:
         """Global positions of the live documents that contain `term`."""
         return self._postings(term)[0]
 
+    def document_frequency(self, term: str) -> int:
+        """Live documents that contain `term`."""
+        return len(self._postings(term)[0])
+
     def idf(self, document_frequency: int) -> float:
         n, df = self.n_docs, document_frequency
         return math.log(1 + (n - df + 0.5) / (df + 0.5))

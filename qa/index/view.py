@@ -218,6 +218,11 @@ class Index:
         article_id, start, end = self.sentence_spans[position]
         return self.articles[article_id].text[start:end]
 
+    def focus(self, hits: Sequence[object]) -> Index:
+        """What the answerers read about `hits`: this whole snapshot, already in memory
+        (an index in Qdrant gives a small one, `qa.index.qdrant.view.Focus`)."""
+        return self
+
 
 # ---------------------------------------------------------------- loading
 

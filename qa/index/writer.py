@@ -180,6 +180,11 @@ def apply_changes(settings: Settings, embedder: Embedder, add: Sequence[Article]
 
     `base`, the index the caller just loaded, spares reading it again when it is
     still the published one; the update then changes its vector store in place."""
+    if settings.store == "qdrant":
+        from qa.index.qdrant import writer as engine_writer
+
+        return engine_writer.apply_changes(settings, embedder, add, remove, files, progress,
+                                           on_progress, base)
     index_dir = Path(settings.index_dir)
     with write_lock(index_dir):
         current = base is not None and base.path.resolve() == (index_dir / CURRENT).resolve()
@@ -309,7 +314,12 @@ def load_or_build(settings: Settings, embedder: Embedder, progress: bool = False
                   ) -> tuple[Index, UpdateReport | None]:
     """The index of the configured corpus: loaded as is when no corpus file changed,
     else updated from the files that changed, which alone are parsed (all of them
-    when the index is rebuilt because the model or chunking changed)."""
+    when the index is rebuilt because the model or chunking changed). With
+    `QA_STORE=qdrant` the same, in the Qdrant collection (`qa.index.qdrant`)."""
+    if settings.store == "qdrant":
+        from qa.index.qdrant import writer as engine_writer
+
+        return engine_writer.load_or_build(settings, embedder, progress, rebuild, on_progress)
     index_dir, corpus_dir = Path(settings.index_dir), Path(settings.corpus_dir)
     saved = read_manifest(index_dir)
     usable = (not rebuild and saved is not None
