@@ -39,7 +39,8 @@ def search_hits(index: QdrantIndex, query: str, query_vector: np.ndarray | None,
         prefetch = [qm.Prefetch(query=dense, using=DENSE, limit=pool)]
         if tokens:
             prefetch.append(qm.Prefetch(query=sparse_query(tokens), using=BM25, limit=pool))
-        request = {"prefetch": prefetch, "query": qm.RrfQuery(rrf=qm.Rrf(k=rrf_k))}
+        # The engine numbers ranks from 0 (1 / (k + rank0)), we from 1: k + 1 is our rrf_k.
+        request = {"prefetch": prefetch, "query": qm.RrfQuery(rrf=qm.Rrf(k=rrf_k + 1))}
     elif retriever == "dense":
         request = {"query": dense, "using": DENSE}
     else:
