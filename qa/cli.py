@@ -92,8 +92,11 @@ def _print_update(report) -> None:
 
 
 def _print_counts(assistant) -> None:
-    counts = assistant.index.manifest.counts
-    click.echo(f"Index prêt dans {assistant.settings.index_dir} : {counts.articles} articles, "
+    counts, settings = assistant.index.manifest.counts, assistant.settings
+    where = (f"la collection Qdrant « {settings.qdrant_collection} » "
+             f"({settings.qdrant_url or settings.qdrant_path or 'mode local'})"
+             if settings.store == "qdrant" else str(settings.index_dir))
+    click.echo(f"Index prêt dans {where} : {counts.articles} articles, "
                f"{counts.chunks} passages, {counts.sentences} phrases.")
 
 

@@ -110,6 +110,11 @@ class Settings:
     qdrant_api_key: str = field(default="", repr=False)
     qdrant_path: str = ""
     qdrant_collection: str = DEFAULT_QDRANT_COLLECTION
+    # A server cluster's layout for the collections a build creates (docs/deploy.md);
+    # local mode has one of everything.
+    qdrant_shards: int = 1
+    qdrant_replicas: int = 1
+    qdrant_write_consistency: int = 1
     host: str = "127.0.0.1"
     port: int = 7860
     # Serving a team (README « Servir une rédaction »). The credentials never appear
@@ -158,6 +163,10 @@ class Settings:
                 ch.isalnum() or ch in "-_" for ch in self.qdrant_collection):
             raise SettingsError(f"QA_QDRANT_COLLECTION={self.qdrant_collection!r} : lettres, "
                                 "chiffres, « - » et « _ » seulement.")
+        for name in ("qdrant_shards", "qdrant_replicas", "qdrant_write_consistency"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"QA_{name.upper()}={getattr(self, name)} : il faut un "
+                                    "entier au moins égal à 1.")
         if self.reader_precision not in READER_PRECISIONS:
             raise SettingsError(f"QA_READER_PRECISION={self.reader_precision!r} : choisissez "
                                 f"parmi {', '.join(READER_PRECISIONS)}.")

@@ -140,6 +140,11 @@ def settings_report(settings: Settings, options: BenchOptions, dataset: Dataset,
         "reader_threshold": settings.reader_threshold,
         "corpus_dir": str(settings.corpus_dir),
         "index_dir": str(settings.index_dir),
+        "store": settings.store,
+        **({"qdrant": {"collection": settings.qdrant_collection,
+                       "where": settings.qdrant_url or settings.qdrant_path
+                       or str(Path(settings.index_dir) / "qdrant")}}
+           if settings.store == "qdrant" else {}),
         "corpus_hash": corpus_hash(assistant.index.manifest),
         "chunk_tokens": settings.chunk_tokens,
         "chunk_overlap": settings.chunk_overlap,

@@ -127,6 +127,13 @@ def index_folder_name(settings: Settings) -> str:
     return "index-" + hashlib.sha256(shape.encode()).hexdigest()[:8]
 
 
+def dataset_collection(settings: Settings, folder: Path) -> str:
+    """With QA_STORE=qdrant, each data set keeps its own collection (alias), named by
+    the configured one, the data set's content and the model and chunking."""
+    name = f"{settings.qdrant_collection}-{folder.name}-{index_folder_name(settings)[6:]}"
+    return "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in name)
+
+
 def prepare(dataset: Dataset, settings: Settings, options: BenchOptions,
             assistant: Assistant | None = None, embedder: Embedder | None = None,
             ) -> tuple[Assistant, IndexInfo, Settings]:
@@ -135,7 +142,8 @@ def prepare(dataset: Dataset, settings: Settings, options: BenchOptions,
     if dataset.format == "squad":
         folder = write_squad_corpus(dataset, options.work_dir)
         settings = replace(settings, corpus_dir=folder / "corpus",
-                           index_dir=folder / index_folder_name(settings))
+                           index_dir=folder / index_folder_name(settings),
+                           qdrant_collection=dataset_collection(settings, folder))
         embedder = embedder or (assistant.embedder if assistant else None)
         opened, info = open_assistant(settings, embedder, options.progress)
         return opened, info, settings

@@ -137,12 +137,20 @@ def aliased(engine: Engine, alias: str) -> str | None:
     return None
 
 
-def new_collection(engine: Engine, alias: str, dim: int) -> str:
+def cluster_layout(settings: Settings) -> dict[str, int]:
+    """Shards, replicas and write consistency of the collections a build creates."""
+    return {"shard_number": settings.qdrant_shards,
+            "replication_factor": settings.qdrant_replicas,
+            "write_consistency_factor": settings.qdrant_write_consistency}
+
+
+def new_collection(engine: Engine, alias: str, dim: int,
+                   layout: dict[str, int] | None = None) -> str:
     """Create an empty `<alias>-<time>` collection with the schema above."""
     name = f"{alias}-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
     with engine.serial():
         engine.client.create_collection(
-            name,
+            name, **({} if engine.local else layout or {}),
             vectors_config={
                 DENSE: qm.VectorParams(size=dim, distance=qm.Distance.COSINE),
                 # Read back by id, never searched: no graph to build.

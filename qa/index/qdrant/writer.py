@@ -222,7 +222,7 @@ def _commit(settings: Settings, embedder: Embedder, old: QdrantIndex | None,
             log.info("Collection Qdrant %s abandonnée par une reconstruction : supprimée",
                      leftover)
             eng.drop(engine, leftover)
-        target = eng.new_collection(engine, alias, embedder.dim)
+        target = eng.new_collection(engine, alias, embedder.dim, eng.cluster_layout(settings))
         avgdl = _mean_chunk_length(changes.fresh, settings, embedder)
     else:
         target, avgdl = alias, state.avgdl
@@ -234,7 +234,7 @@ def _commit(settings: Settings, embedder: Embedder, old: QdrantIndex | None,
                 points=[article_point_id(a) for a in changes.gone]))
             _delete(engine, target, qm.FilterSelector(filter=qm.Filter(
                 must=[_of_articles(changes.gone)])))
-    embedded = _write_articles(engine, target, changes.fresh, avgdl, settings, embedder,
+    embedded = _write_articles(engine, target, alias, changes.fresh, avgdl, settings, embedder,
                                progress, on_progress)
     moved = {aid: path for aid, path in changes.moved_paths.items()
              if aid in known and aid not in changes.gone and aid not in replaced}
@@ -275,8 +275,8 @@ def _mean_chunk_length(articles: list[Article], settings: Settings,
     return sum(lengths) / len(lengths) if lengths else 1.0
 
 
-def _write_articles(engine: eng.Engine, target: str, articles: list[Article], avgdl: float,
-                    settings: Settings, embedder: Embedder, progress: bool,
+def _write_articles(engine: eng.Engine, target: str, alias: str, articles: list[Article],
+                    avgdl: float, settings: Settings, embedder: Embedder, progress: bool,
                     on_progress: Progress | None) -> int:
     """Embed and commit `articles` batch by batch; returns the chunks embedded."""
     bar = None
@@ -291,10 +291,11 @@ def _write_articles(engine: eng.Engine, target: str, articles: list[Article], av
                             _batch_progress(on_progress, start, len(batch), len(articles)))
         _upsert(engine, target, content_points(fresh, avgdl))
         _upsert(engine, target, article_points(fresh))  # commits: the chunks are now live
-        _delete(engine, target, qm.FilterSelector(filter=qm.Filter(should=[
-            qm.Filter(must=[_of_articles([a.id])], must_not=[qm.FieldCondition(
-                key="article_hash", match=qm.MatchValue(value=article_hash(a)))])
-            for a in batch])))
+        if target == alias:  # a new collection holds no older versions to sweep
+            _delete(engine, target, qm.FilterSelector(filter=qm.Filter(should=[
+                qm.Filter(must=[_of_articles([a.id])], must_not=[qm.FieldCondition(
+                    key="article_hash", match=qm.MatchValue(value=article_hash(a)))])
+                for a in batch])))
         embedded += fresh.segment.n_chunks
         if bar is not None:
             bar.update(len(batch))
