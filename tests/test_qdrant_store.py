@@ -54,8 +54,8 @@ def _questions() -> list[str]:
 
 def _on_qdrant(settings, target: str, folder: Path):
     if target == "server":
-        return replace(settings, store="qdrant", qdrant_url=SERVER_URL,
-                       qdrant_api_key=SERVER_KEY, qdrant_collection=f"qa-test-{uuid.uuid4().hex[:8]}")
+        return replace(settings, store="qdrant", qdrant_url=SERVER_URL, qdrant_api_key=SERVER_KEY,
+                       qdrant_collection=f"qa-test-{uuid.uuid4().hex[:8]}")
     return replace(settings, store="qdrant", qdrant_path=str(folder))
 
 
@@ -195,6 +195,12 @@ def test_a_rebuild_switches_the_alias_and_readers_never_see_it_half_built(store,
     assert after != before and eng.leftovers(engine, store.qdrant_collection) == []
     assert reader.answer(question).text == expected  # the same alias, the new collection
     assert writer.index.manifest.counts == reader.index.manifest.counts
+
+
+def test_a_read_replica_without_a_corpus_folder_serves_the_index(built, embedder, tmp_path):
+    replica = Assistant.load(replace(built, corpus_dir=tmp_path / "absent"), embedder=embedder)
+    assert replica.last_update is None and len(replica.index.articles) == 3
+    assert replica.answer("Quelle est la peine prévue ?").answered
 
 
 def test_missing_client_gives_the_install_line(monkeypatch, store):

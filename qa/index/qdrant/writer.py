@@ -150,6 +150,13 @@ def load_or_build(settings: Settings, embedder: Embedder, progress: bool = False
         saved = None
     usable = (saved is not None and Shape.of(settings, embedder).incompatibility(
         saved.manifest.shape) is None)
+    if usable and not corpus_dir.exists():
+        # A read replica (docs/deploy.md): no corpus folder of its own, the index is
+        # served as the writer left it. An empty folder still means "no articles".
+        log.info("Pas de dossier %s : index Qdrant servi tel quel (réplique de lecture)",
+                 corpus_dir)
+        return QdrantIndex(engine, settings.qdrant_collection, saved.manifest,
+                           saved.avgdl), None
     on_disk = corpus_file_hashes(corpus_dir)
     indexed = saved.manifest.corpus_files if usable else {}
     if usable and on_disk == indexed and not saved.pending:
