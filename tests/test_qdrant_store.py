@@ -140,6 +140,21 @@ def test_seed_questions_are_answered_the_same(built, assistant, embedder):
         assert remote.confidence == pytest.approx(local.confidence, abs=1e-3)
 
 
+def test_the_reader_answers_the_same_on_both_stores(built, assistant, embedder):
+    from qa.answering.assistant import default_answerer
+
+    settings = replace(assistant.settings, answerer="reader")
+    reader = default_answerer(settings)
+    local = Assistant(settings, embedder, assistant.index, reader)
+    remote = Assistant(replace(built, answerer="reader"), embedder,
+                       Assistant.load(built, embedder=embedder).index, reader)
+    for question in _questions()[:6]:
+        a, b = local.answer(question), remote.answer(question)
+        assert (b.text, b.answered, b.citations, b.short_answer) == (
+            a.text, a.answered, a.citations, a.short_answer), question
+        assert [p.article_id for p in b.passages] == [p.article_id for p in a.passages]
+
+
 # ---------------------------------------------------------------- the lifecycle
 
 
@@ -243,6 +258,7 @@ def _run_dying(settings, where: tuple[str, str, int], *command: str) -> int:
     done = subprocess.run([sys.executable, "-c", _DYING, module, name, str(at), *command],
                           cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                           stderr=subprocess.PIPE, text=True, timeout=300)
+    assert done.returncode == -9, done.stderr[-2000:]  # killed where asked, not failed
     return done.returncode
 
 

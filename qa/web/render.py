@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import cache
 from importlib.resources import files
+from itertools import islice
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -310,7 +311,8 @@ def render_panel(sections: Sequence[dict[str, Any]]) -> str:
 
 def header(assistant: Assistant) -> str:
     """The page's header: its title, what the corpus holds, the first titles."""
-    titles = [a.title for a in assistant.index.articles.values()]
+    # Only the first ones: an index in Qdrant reads them page by page from the engine.
+    titles = [a.title for a in islice(assistant.index.articles.values(), HEADER_TITLES + 1)]
     # The stylesheet is the package's own file, never text from outside.
     return render_template("header.html", css=Markup(asset("style.css")), title=APP_TITLE,
                            summary=corpus_summary(assistant), titles=titles[:HEADER_TITLES],

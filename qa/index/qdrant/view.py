@@ -104,18 +104,17 @@ class Articles(Mapping):
     def __len__(self) -> int:
         return count(self._engine, self._collection, kind_is(ARTICLE))
 
-    def values(self) -> list[Article]:  # one scroll, rather than one call per article
-        found = []
+    def values(self) -> Iterator[Article]:  # scrolled page by page, not one call each
         for point in scroll(self._engine, self._collection, ARTICLE, True):
-            found.append(article_of(point.payload))
+            article = article_of(point.payload)
             with self._lock:
-                self._cache[found[-1].id] = (found[-1], point.payload["article_hash"])
+                self._cache[article.id] = (article, point.payload["article_hash"])
                 if len(self._cache) > _ARTICLE_CACHE:
                     self._cache.popitem(last=False)
-        return found
+            yield article
 
-    def items(self) -> list[tuple[str, Article]]:
-        return [(a.id, a) for a in self.values()]
+    def items(self) -> Iterator[tuple[str, Article]]:
+        return ((a.id, a) for a in self.values())
 
 
 @dataclass
