@@ -84,7 +84,8 @@ def test_vectors_agree_with_torch(backend, settings_for_tests, torch_embedder):
 
 
 def test_the_defaults_are_the_measured_ones(embedder):
-    assert Settings().backend == "openvino-int8" and Settings().reader_backend == "openvino"
+    assert Settings().backend == "openvino-int8"
+    assert Settings().reader_backend == "openvino-bf16"
     assert embedder.backend == "openvino-int8"  # the suite runs on the default end to end
 
 
