@@ -191,20 +191,28 @@ def apply_changes(settings: Settings, embedder: Embedder, add: Sequence[Article]
         old = base if current else _load_updatable(settings, embedder)
         if old is None:
             raise IndexNotBuilt("Aucun index à mettre à jour : lancez `qa index`.")
-        renewed = {a.id for a in add}
-        articles, duplicates, _ = _screened(old, add, set(old.articles) - renewed)
-        known = old.article_hashes
-        fresh = [a for a in articles if known.get(a.id) != article_hash(a)]
-        corpus_files = dict(old.manifest.corpus_files)
-        for name, digest in (files or {}).items():
-            if digest is None:
-                corpus_files.pop(name, None)
-            else:
-                corpus_files[name] = digest
-        changes = Changes(fresh, sorted(set(remove) & set(known) - renewed), dict(sorted(
-            corpus_files.items())), dict(old.manifest.moved_paths), duplicates,
-            list(old.manifest.corpus_problems))
+        changes = requested_changes(old, add, remove, files, dict(old.manifest.moved_paths))
         return _commit(settings, embedder, old, changes, progress, on_progress)
+
+
+def requested_changes(old, add: Sequence[Article], remove: Sequence[str],
+                      files: dict[str, str | None] | None, moved: dict[str, str]) -> Changes:
+    """What an `apply_changes` call asks of the index `old` (any store's): the articles
+    to add or update (unchanged ones skipped, duplicates described), the ids to remove,
+    and the corpus files' new hashes (None: the file is gone)."""
+    renewed = {a.id for a in add}
+    known = old.article_hashes
+    articles, duplicates, _ = _screened(old, add, set(known) - renewed)
+    fresh = [a for a in articles if known.get(a.id) != article_hash(a)]
+    corpus_files = dict(old.manifest.corpus_files)
+    for name, digest in (files or {}).items():
+        if digest is None:
+            corpus_files.pop(name, None)
+        else:
+            corpus_files[name] = digest
+    return Changes(fresh, sorted(set(remove) & set(known) - renewed),
+                   dict(sorted(corpus_files.items())), moved, duplicates,
+                   list(old.manifest.corpus_problems))
 
 
 def _load_updatable(settings: Settings, embedder: Embedder) -> Index | None:
@@ -334,13 +342,21 @@ def load_or_build(settings: Settings, embedder: Embedder, progress: bool = False
         else:
             _log_problems(saved.corpus_problems)
             return index, None
+    return catch_up(update, settings, embedder, on_disk, indexed if usable else None,
+                    progress=progress, rebuild=rebuild, on_progress=on_progress)
+
+
+def catch_up(apply, settings: Settings, embedder: Embedder, on_disk: dict[str, str],
+             indexed: dict[str, str] | None, **options):
+    """Parse the corpus files whose hash differs from `indexed` (every file when
+    `indexed` is None: the index cannot be updated in place) and `apply` them with
+    `apply(settings, embedder, corpus, scope=…, **options)`, a store's `update`."""
     scope = None
-    if usable and on_disk:
+    if indexed is not None and on_disk:
         scope = {name for name in on_disk.keys() | indexed.keys()
                  if on_disk.get(name) != indexed.get(name)}
-    corpus = load_corpus(corpus_dir, only=scope)
-    index, report = update(settings, embedder, corpus, progress=progress, rebuild=rebuild,
-                           on_progress=on_progress, scope=scope)
+    corpus = load_corpus(Path(settings.corpus_dir), only=scope)
+    index, report = apply(settings, embedder, corpus, scope=scope, **options)
     _log_problems(index.manifest.corpus_problems)
     return index, report
 

@@ -45,7 +45,14 @@ from qa.index.qdrant.points import (
     document_terms,
 )
 from qa.index.qdrant.view import QdrantIndex
-from qa.index.writer import Changes, UpdateReport, _changes, _log_problems, _screened
+from qa.index.writer import (
+    Changes,
+    UpdateReport,
+    _changes,
+    _log_problems,
+    catch_up,
+    requested_changes,
+)
 from qa.schema import Article
 
 log = logging.getLogger(__name__)
@@ -163,15 +170,8 @@ def load_or_build(settings: Settings, embedder: Embedder, progress: bool = False
         _log_problems(saved.manifest.corpus_problems)
         return QdrantIndex(engine, settings.qdrant_collection, saved.manifest,
                            saved.avgdl), None
-    scope = None
-    if usable and on_disk:
-        scope = {name for name in on_disk.keys() | indexed.keys()
-                 if on_disk.get(name) != indexed.get(name)}
-    corpus = load_corpus(corpus_dir, only=scope)
-    index, report = update(settings, embedder, corpus, progress=progress, rebuild=rebuild,
-                           on_progress=on_progress, scope=scope)
-    _log_problems(index.manifest.corpus_problems)
-    return index, report
+    return catch_up(update, settings, embedder, on_disk, indexed if usable else None,
+                    progress=progress, rebuild=rebuild, on_progress=on_progress)
 
 
 def update(settings: Settings, embedder: Embedder, corpus: CorpusLoad, progress: bool = False,
@@ -198,19 +198,7 @@ def apply_changes(settings: Settings, embedder: Embedder, add: Sequence[Article]
         old, state = _load_updatable(settings, embedder)
         if old is None:
             raise IndexNotBuilt("Aucun index à mettre à jour : lancez `qa index`.")
-        renewed = {a.id for a in add}
-        known = old.article_hashes
-        articles, duplicates, _ = _screened(old, add, set(known) - renewed)
-        fresh = [a for a in articles if known.get(a.id) != article_hash(a)]
-        corpus_files = dict(old.manifest.corpus_files)
-        for name, digest in (files or {}).items():
-            if digest is None:
-                corpus_files.pop(name, None)
-            else:
-                corpus_files[name] = digest
-        changes = Changes(fresh, sorted(set(remove) & set(known) - renewed),
-                          dict(sorted(corpus_files.items())), {}, duplicates,
-                          list(old.manifest.corpus_problems))
+        changes = requested_changes(old, add, remove, files, {})
         return _commit(settings, embedder, old, state, changes, progress, on_progress)
 
 
