@@ -4,6 +4,7 @@ of other vectors is rebuilt."""
 
 from __future__ import annotations
 
+import copy
 import logging
 import sys
 from dataclasses import replace
@@ -79,7 +80,10 @@ def test_vectors_agree_with_torch(backend, settings_for_tests, torch_embedder):
     # rounding, which depends on the kernels chosen for the batch's shape.
     alone = embedder.encode(SENTENCES[:1], "query")[0]
     batched = embedder.encode(SENTENCES, "query")[0]
-    floor = {"onnx-int8": 0.995, "openvino-bf16": 0.999}.get(backend, 0.99999)
+    # On OpenVINO a question alone runs on the copy compiled for FIXED_TOKENS, whose
+    # kernels round otherwise.
+    floor = {"onnx-int8": 0.995, "openvino-bf16": 0.999}.get(
+        backend, 0.9995 if backend.startswith("openvino") else 0.99999)
     assert float(alone @ batched) >= floor
 
 
@@ -105,6 +109,11 @@ def test_readings_agree_with_torch(backend, settings_for_tests, torch_reader):
             assert (g.start, g.end) == (w.start, w.end)
             assert abs(g.relevance - w.relevance) < 0.05
             assert abs(g.no_answer - w.no_answer) < 0.01
+    # One short window: on OpenVINO, the fixed-shape copy, whose per-token logits come
+    # back padded and must be cut to the window.
+    question, passage = "Qui a gagné la course ?", "Marie Curie a gagné la course."
+    got, want = reader.read(question, [passage])[0], torch_reader.read(question, [passage])[0]
+    assert passage[got.start:got.end] == passage[want.start:want.end] == "Marie Curie"
 
 
 def test_an_export_is_made_once_and_redone_when_stale(tmp_path):
@@ -170,3 +179,14 @@ def test_an_index_of_other_vectors_is_rebuilt_not_mixed(fresh_settings, torch_em
     assert rebuilt.manifest.shape.embedding.backend == "openvino-int8"
     assert "QA_BACKEND=torch" in caplog.text
     assert rebuilt.n_chunks == built.n_chunks
+
+
+def test_an_index_of_an_older_export_recipe_is_rebuilt(fresh_settings, embedder, caplog):
+    older = copy.copy(embedder)
+    older.export = runtime.EXPORT_VERSION - 1  # what an index built before the recipe moved says
+    built, _ = load_or_build(fresh_settings, older)
+    assert built.manifest.shape.embedding.export == runtime.EXPORT_VERSION - 1
+    with caplog.at_level(logging.INFO, logger="qa"):
+        rebuilt, _ = load_or_build(fresh_settings, embedder)
+    assert rebuilt.manifest.shape.embedding.export == runtime.EXPORT_VERSION
+    assert "autre recette" in caplog.text

@@ -104,6 +104,7 @@ class ExportedEmbedder:
                  batch_size: int = 32, n_threads: int = 0):
         self.name = model_name
         self.backend = backend.name
+        self.export = runtime.EXPORT_VERSION  # recorded in the index manifest
         self.batch_size = batch_size
         runtime.require(backend)
         location = _resolve(model_name, cache_dir)
@@ -130,7 +131,7 @@ class ExportedEmbedder:
         self._tokenizing = threading.Lock()
         path = runtime.exported(folder, "embedder", stamp, export, backend, self._calibration)
         self.graph = runtime.Graph(path, backend.runtime, runtime.threads(n_threads),
-                                   backend.precision == "bf16")
+                                   backend.precision == "bf16", self.tokenizer.pad_token_id)
 
     def _calibration(self) -> list[dict]:
         passages, questions = runtime.calibration_texts()

@@ -36,9 +36,10 @@ _INSTALL = {"onnxruntime": "pip install onnxruntime", "onnx": "pip install onnx"
             "openvino": "pip install openvino", "nncf": "pip install nncf"}
 _CALIBRATION = Path(__file__).with_name("calibration_fr.txt")
 # Bumped when the export or quantisation recipe changes: older exports are remade.
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2
 _OPSET = 17
 ONE_THREAD_TOKENS = 64
+FIXED_TOKENS = 32
 
 
 @dataclass(frozen=True)
@@ -186,52 +187,95 @@ def _quantise_onnx(source: Path, target: Path) -> None:
 
 def _quantise_openvino(source: Path, target: Path, feeds: list[dict]) -> None:
     """Static int8 by NNCF, its scales measured on `feeds`; transformer patterns
-    (softmax, layer norms) stay in floating point."""
+    (softmax, layer norms) stay in floating point. Without NNCF's bias correction,
+    which made a third of a first start (embedder: 34 s with it, 22 s without) for
+    the same vectors (cosine to fp32 on 64 PIAF contexts: lowest 0.987, median 0.997
+    either way). Smooth-quant stays: without it a question padded to the fixed shape
+    moved by up to 0.002 cosine."""
     import nncf
     import openvino as ov
+    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters
 
     model = ov.Core().read_model(str(source))
     quantised = nncf.quantize(model, nncf.Dataset(feeds), subset_size=len(feeds),
-                              model_type=nncf.ModelType.TRANSFORMER)
+                              model_type=nncf.ModelType.TRANSFORMER,
+                              advanced_parameters=AdvancedQuantizationParameters(
+                                  disable_bias_correction=True))
     ov.save_model(quantised, str(target), compress_to_fp16=False)
 
 
 class Graph:
-    """An exported graph, run by ONNX Runtime or OpenVINO on `n_threads` threads, or on
-    one for an input of at most `ONE_THREAD_TOKENS` tokens in all (a question): on the
-    shared 2-core machine a second thread made a question's encoding twice slower
-    (ONNX Runtime int8: 10.6 ms on 2 threads, 5.3 ms on 1), as it did FAISS searches
-    (docs/scale.md). The one-thread copy is compiled the first time it is needed."""
+    """An exported graph, run by ONNX Runtime or OpenVINO on `n_threads` threads.
 
-    def __init__(self, path: Path, runtime: str, n_threads: int, bf16: bool = False):
+    A question (one row of few tokens) takes a path of its own, where each runtime is
+    fastest on this shared 2-core machine:
+    - ONNX Runtime runs an input of at most `ONE_THREAD_TOKENS` tokens on one thread:
+      a second thread made a question twice slower (int8: 10.6 ms on 2 threads, 5.3 ms
+      on 1), as it did FAISS searches (docs/scale.md);
+    - OpenVINO runs one row of at most `FIXED_TOKENS` tokens (97.6 % of PIAF's questions)
+      padded to exactly that length, on a copy compiled for that one shape: with
+      dynamic shapes a question took 10.4 ms at the median and 27 ms at p95, with the
+      fixed shape 6.3-7.3 ms and 8-10 ms (int8), and the same vector (cosine ≥ 0.9998:
+      the padding is masked).
+    These copies are compiled the first time they are needed.
+    """
+
+    def __init__(self, path: Path, runtime: str, n_threads: int, bf16: bool = False,
+                 pad_id: int = 0):
         self.path, self.runtime, self.n_threads, self.bf16 = path, runtime, n_threads, bf16
-        self._runners: dict[int, Callable[[dict], dict]] = {}
+        self.pad_id = pad_id  # the tokenizer's: what fills a question up to FIXED_TOKENS
+        self._runners: dict[tuple[int, int], _Runner] = {}
         self._lock = threading.Lock()
         self._runner(n_threads)  # compiled now, so that a broken file shows at start-up
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The graph's outputs by name for int64 `feeds` (batch × tokens)."""
         feeds = {k: np.ascontiguousarray(v, dtype=np.int64) for k, v in feeds.items()}
-        size = next(iter(feeds.values())).size
-        return self._runner(1 if size <= ONE_THREAD_TOKENS else self.n_threads)(feeds)
+        rows, tokens = next(iter(feeds.values())).shape
+        if self.runtime == "openvino":
+            if rows == 1 and tokens <= FIXED_TOKENS:
+                return self._fixed(feeds, tokens)
+            return self._runner(self.n_threads).run(feeds)
+        return self._runner(1 if rows * tokens <= ONE_THREAD_TOKENS else self.n_threads).run(feeds)
 
-    def _runner(self, n_threads: int) -> Callable[[dict], dict]:
+    def _fixed(self, feeds: dict[str, np.ndarray], tokens: int) -> dict[str, np.ndarray]:
+        padded = {}
+        for name, values in feeds.items():
+            fill = self.pad_id if name == "input_ids" else 0  # masked, and type 0
+            padded[name] = np.pad(values, ((0, 0), (0, FIXED_TOKENS - tokens)),
+                                  constant_values=fill)
+        runner = self._runner(self.n_threads, FIXED_TOKENS)
+        # Per-token outputs come back at the padded length: cut to the question's.
+        return {name: out[:, :tokens] if name in runner.sequence_outputs else out
+                for name, out in runner.run(padded).items()}
+
+    def _runner(self, n_threads: int, fixed_tokens: int = 0) -> _Runner:
         with self._lock:
-            if n_threads not in self._runners:
-                self._runners[n_threads] = self._compile(n_threads)
-            return self._runners[n_threads]
+            key = (n_threads, fixed_tokens)
+            if key not in self._runners:
+                self._runners[key] = self._compile(n_threads, fixed_tokens)
+            return self._runners[key]
 
-    def _compile(self, n_threads: int) -> Callable[[dict], dict]:
+    def _compile(self, n_threads: int, fixed_tokens: int) -> _Runner:
         try:
             if self.runtime == "openvino":
-                return _openvino_runner(self.path, n_threads, self.bf16)
+                return _openvino_runner(self.path, n_threads, self.bf16, fixed_tokens)
             return _onnxruntime_runner(self.path, n_threads)
         except Exception as exc:  # the runtimes raise many kinds; all mean "cannot load"
             raise ModelError(f"Impossible de charger {self.path} avec {self.runtime} ({exc}). "
                              "Supprimez ce fichier pour qu'il soit réexporté.") from exc
 
 
-def _onnxruntime_runner(path: Path, n_threads: int) -> Callable[[dict], dict]:
+@dataclass(frozen=True)
+class _Runner:
+    """A compiled graph: `run(feeds)` gives its outputs by name; `sequence_outputs`
+    names those with one value per token."""
+
+    run: Callable[[dict], dict]
+    sequence_outputs: frozenset[str] = frozenset()
+
+
+def _onnxruntime_runner(path: Path, n_threads: int) -> _Runner:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -240,15 +284,24 @@ def _onnxruntime_runner(path: Path, n_threads: int) -> Callable[[dict], dict]:
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     names = [o.name for o in session.get_outputs()]
-    return lambda feeds: dict(zip(names, session.run(names, feeds), strict=True))
+    return _Runner(lambda feeds: dict(zip(names, session.run(names, feeds), strict=True)))
 
 
-def _openvino_runner(path: Path, n_threads: int, bf16: bool) -> Callable[[dict], dict]:
+def _openvino_runner(path: Path, n_threads: int, bf16: bool, fixed_tokens: int = 0,
+                     ) -> _Runner:
+    """`path` compiled for any shape, or for one row of exactly `fixed_tokens`."""
     import openvino as ov
 
+    core = ov.Core()
+    model = core.read_model(str(path))
+    sequence_outputs = frozenset(o.get_any_name() for o in model.outputs
+                                 if o.get_partial_shape().rank.get_length() > 1
+                                 and o.get_partial_shape()[1].is_dynamic)
+    if fixed_tokens:
+        model.reshape({i.get_any_name(): [1, fixed_tokens] for i in model.inputs})
     # The precision said outright: on CPUs with bf16 units OpenVINO would choose bf16
     # for "fp32" itself.
-    compiled = ov.Core().compile_model(str(path), "CPU", {
+    compiled = core.compile_model(model, "CPU", {
         "INFERENCE_NUM_THREADS": n_threads, "PERFORMANCE_HINT": "LATENCY",
         "INFERENCE_PRECISION_HINT": "bf16" if bf16 else "f32"})
     names = [o.get_any_name() for o in compiled.outputs]
@@ -263,4 +316,4 @@ def _openvino_runner(path: Path, n_threads: int, bf16: bool) -> Callable[[dict],
         result = request.infer(feeds)
         return {name: np.array(result[name]) for name in names}  # copies, not views
 
-    return run
+    return _Runner(run, sequence_outputs)

@@ -32,6 +32,9 @@ class Embedding:
     # Where the vectors were computed (QA_BACKEND): int8 or another runtime moves them
     # by up to ~0.005 cosine, enough to reorder near ties, so they are never mixed.
     backend: str = "torch"
+    # The recipe of an exported graph (`runtime.EXPORT_VERSION`; 0 in torch): a new
+    # quantisation recipe moves the vectors as much as another backend does.
+    export: int = 0
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,8 @@ class Shape:
     @classmethod
     def of(cls, settings: Settings, embedder: Embedder) -> Shape:
         return cls(Embedding(settings.embedding_model, embedder.fingerprint, embedder.dim,
-                             getattr(embedder, "backend", "torch")),
+                             getattr(embedder, "backend", "torch"),
+                             getattr(embedder, "export", 0)),
                    Chunker.of(settings))
 
     def incompatibility(self, saved: Shape) -> str | None:
@@ -64,9 +68,13 @@ class Shape:
         if saved.format != self.format:
             return "format de l'index différent"
         if saved.embedding != self.embedding:
-            if replace(saved.embedding, backend=self.embedding.backend) == self.embedding:
+            now = self.embedding
+            if replace(saved.embedding, backend=now.backend, export=now.export) == now:
+                if saved.embedding.backend == now.backend:
+                    return (f"vecteurs d'un export {now.backend} d'une autre recette "
+                            f"({saved.embedding.export}, maintenant {now.export})")
                 return (f"vecteurs calculés avec QA_BACKEND={saved.embedding.backend}, "
-                        f"réglé maintenant sur {self.embedding.backend}")
+                        f"réglé maintenant sur {now.backend}")
             return "modèle d'embeddings différent"
         if saved.chunker != self.chunker:
             return "réglages de découpage différents"

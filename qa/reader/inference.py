@@ -103,7 +103,8 @@ class Reader:
                                 lambda target: _export(base, weights, target), chosen,
                                 lambda: _calibration(tokenizer, config))
         network = _GraphNetwork(runtime.Graph(path, chosen.runtime, n_threads,
-                                               chosen.precision == "bf16"))
+                                               chosen.precision == "bf16",
+                                               tokenizer.pad_token_id))
         return cls(network, tokenizer, config)
 
     def passage_budget(self, question: str) -> int:
