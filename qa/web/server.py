@@ -10,6 +10,7 @@ says it is loading), then mounts the page.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import threading
 from collections.abc import Callable
@@ -119,6 +120,10 @@ def create_server(settings: Settings, assistant: Assistant | None = None, *,
             loop = asyncio.get_running_loop()
             threading.Thread(target=_load_in_background, args=(page, load, loop, on_failure),
                              name="qa-load", daemon=True).start()
+            # Gradio's import (3 s warm, more on a first start that compiles its modules)
+            # runs while the index loads, instead of after it, when the page is built.
+            threading.Thread(target=importlib.import_module, args=("gradio",),
+                             name="qa-import-gradio", daemon=True).start()
         yield
         page.close()
 
