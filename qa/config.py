@@ -45,6 +45,9 @@ ANSWERERS = ("reader", "sentence")
 # (false refusal 0.151 vs 0.139).
 DEFAULT_RERANK_DEPTH = 4
 DEFAULT_READER_THRESHOLD = 0.4
+# The reader reads the first two passages, and the rest of the depth only when neither
+# has a no-answer probability at most this (0: always the whole depth).
+DEFAULT_READER_SURE = 0.0
 # fp32 or bf16 (autocast). torch's dynamic int8 quantisation was measured and dropped:
 # it wrecks this reader (PIAF dev F1 0.385 → 0.045); see the model card.
 READER_PRECISIONS = ("fp32", "bf16")
@@ -98,6 +101,7 @@ class Settings:
     answerer: str = "sentence"
     rerank_depth: int = DEFAULT_RERANK_DEPTH
     reader_threshold: float = DEFAULT_READER_THRESHOLD
+    reader_sure: float = DEFAULT_READER_SURE
     # Empty: the weights committed with the package.
     reader_weights: str = ""
     reader_precision: str = DEFAULT_READER_PRECISION
@@ -182,9 +186,10 @@ class Settings:
         if self.threads < 0:
             raise SettingsError(f"QA_THREADS={self.threads} : il faut un entier positif "
                                 "(0 : tous les cœurs).")
-        if not 0 <= self.reader_threshold <= 1:
-            raise SettingsError(f"QA_READER_THRESHOLD={self.reader_threshold} : il faut une "
-                                "probabilité entre 0 et 1.")
+        for name in ("reader_threshold", "reader_sure"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise SettingsError(f"QA_{name.upper()}={getattr(self, name)} : il faut une "
+                                    "probabilité entre 0 et 1.")
         for name in ("chunk_tokens", "top_k", "candidates", "rrf_k", "max_question_chars",
                      "rerank_depth"):
             if getattr(self, name) < 1:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import copy
 import logging
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -130,6 +132,20 @@ def test_an_export_is_made_once_and_redone_when_stale(tmp_path):
     assert first.read_text() == "graph 2"
 
 
+def test_two_processes_asking_at_once_make_an_export_once(tmp_path):
+    made = []
+
+    def slow_export(path: Path) -> None:
+        made.append(path.name)
+        time.sleep(0.5)
+        path.write_text("graph")
+
+    with ThreadPoolExecutor(2) as pool:  # each call opens the lock file on its own
+        paths = list(pool.map(lambda _: runtime.exported(tmp_path, "g", "s", slow_export,
+                                                         Backend("onnx")), range(2)))
+    assert paths[0] == paths[1] and paths[0].read_text() == "graph" and made == ["g.onnx"]
+
+
 def test_an_interrupted_export_leaves_nothing_half_written(tmp_path):
     def broken(path: Path) -> None:
         path.write_text("half a graph")
@@ -137,7 +153,7 @@ def test_an_interrupted_export_leaves_nothing_half_written(tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         runtime.exported(tmp_path, "g", "s", broken, Backend("onnx"))
-    assert [p.name for p in tmp_path.iterdir()] == []
+    assert [p.name for p in tmp_path.iterdir()] == [".g.lock"]  # the lock, empty
 
     def export(path: Path) -> None:
         path.write_text("whole")

@@ -5,6 +5,7 @@ committed weights answering a French question."""
 from __future__ import annotations
 
 import json
+import random
 from dataclasses import replace
 
 import pytest
@@ -12,8 +13,9 @@ import torch
 
 from qa.config import Settings
 from qa.errors import ModelError
-from qa.reader.data import load_piaf, split_of
+from qa.reader.data import QuestionSwapper, load_piaf, questions_of, split_of
 from qa.reader.windows import char_span, encode_windows, token_span, trim_span
+from qa.text import bm25_tokens
 
 _CACHE_DIR = Settings.from_env().cache_dir
 
@@ -100,6 +102,20 @@ def test_the_split_is_by_article_stable_and_about_80_10_10():
     for q in questions[:200]:
         start, end = q.span
         assert q.paragraph.text[start:end] == q.answers[0][0]
+
+
+def test_a_swapped_question_asks_about_a_word_its_paragraph_lacks():
+    _, questions = load_piaf()
+    asked = questions_of(questions, "train")[:300]
+    pool = list({q.paragraph.number: q.paragraph for q in asked}.values())
+    swapper = QuestionSwapper(asked, pool)
+    rng = random.Random(0)
+    made = [(q, swapped) for q in asked if (swapped := swapper.swap(q, rng))]
+    assert len(made) > 0.6 * len(asked)
+    for q, swapped in made:
+        assert swapped != q.text and len(swapped.split()) == len(q.text.split())
+        brought = set(bm25_tokens(swapped)) - set(bm25_tokens(q.text))
+        assert not brought & set(bm25_tokens(q.paragraph.text))
 
 
 # ------------------------------------------------------------------- training

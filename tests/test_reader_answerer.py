@@ -62,6 +62,33 @@ def test_passages_are_reranked_from_the_retrieved_candidates(reader_assistant):
     assert answer.passages[0].article_id == answer.short_answer.article_id
 
 
+class _CountingReader:
+    """The real reader, counting the passages it is asked to read."""
+
+    def __init__(self, reader):
+        self._reader, self.passages_read = reader, 0
+
+    def read(self, question, passages):
+        self.passages_read += len(passages)
+        return self._reader.read(question, passages)
+
+    def __getattr__(self, name):
+        return getattr(self._reader, name)
+
+
+@pytest.mark.parametrize(("sure", "read"), [(0.0, 4), (1.0, 2)])
+def test_a_sure_answer_in_the_first_two_passages_spares_reading_the_rest(
+        reader_assistant, sure, read):
+    counting = _CountingReader(reader_assistant.answerer.reader)
+    answerer = ReaderAnswerer(counting, reader_assistant.answerer.threshold, 4, sure)
+    assistant = Assistant(reader_assistant.settings, reader_assistant.embedder,
+                          reader_assistant.index, answerer)
+    answer = assistant.answer("Qui était à l'origine du déréférencement de Wish ?", k=4)
+    assert counting.passages_read == read
+    assert answer.short_answer.text == "Bruno Le Maire"
+    assert len(answer.passages) == 4
+
+
 @pytest.mark.parametrize("question", ["Quelle est la capitale de l'Australie ?",
                                       "Qui a écrit « Les Misérables » ?"])
 def test_off_topic_questions_are_refused(reader_assistant, question):

@@ -70,7 +70,8 @@ def default_answerer(settings: Settings) -> Answerer:
         reader = shared_reader(settings.cache_dir, settings.reader_weights or None,
                                settings.reader_precision, settings.reader_backend,
                                settings.threads)
-        return ReaderAnswerer(reader, settings.reader_threshold, settings.rerank_depth)
+        return ReaderAnswerer(reader, settings.reader_threshold, settings.rerank_depth,
+                              settings.reader_sure)
     return ExtractiveAnswerer(settings.answer_threshold, settings.max_citations)
 
 

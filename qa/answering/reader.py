@@ -34,15 +34,20 @@ from qa.index import Index
 from qa.reader import Reader
 from qa.schema import Hit, ShortAnswer
 
+# Read first, before the rest of the depth; see `ReaderAnswerer.sure`.
+FIRST_READ = 2
+
 
 class ReaderAnswerer:
     """Reranks with the trained reader and answers with its exact span."""
 
-    def __init__(self, reader: Reader, threshold: float, depth: int):
+    def __init__(self, reader: Reader, threshold: float, depth: int, sure: float = 0.0):
         self.reader = reader
         self.threshold = threshold
         # How many hits the assistant retrieves for this answerer to rerank.
         self.depth = depth
+        # No-answer probability under which the first `FIRST_READ` passages suffice.
+        self.sure = sure
 
     def answer(self, index: Index, question: str, hits: Sequence[Hit],
                query_vector: np.ndarray | None) -> Draft:
@@ -52,11 +57,13 @@ class ReaderAnswerer:
         budget = self.reader.passage_budget(question)
         read = [focus(index, h, query_vector, budget, self.reader.count_tokens)
                 for h in candidates]
-        readings = self.reader.read(question, [h.article.text[a:b] for h, (a, b)
-                                               in zip(candidates, read, strict=True)])
-        order = sorted(range(len(candidates)),
+        texts = [h.article.text[a:b] for h, (a, b) in zip(candidates, read, strict=True)]
+        readings = self.reader.read(question, texts[:FIRST_READ])
+        if min(r.no_answer for r in readings) > self.sure:
+            readings += self.reader.read(question, texts[FIRST_READ:])
+        order = sorted(range(len(readings)),
                        key=lambda i: -(readings[i].relevance - math.log1p(i)))
-        reranked = tuple(candidates[i] for i in order) + tuple(hits[self.depth:])
+        reranked = tuple(candidates[i] for i in order) + tuple(hits[len(readings):])
         best, reading = candidates[order[0]], readings[order[0]]
         confidence = 1.0 - reading.no_answer
         if reading.no_answer > self.threshold or reading.start == reading.end:

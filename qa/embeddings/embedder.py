@@ -107,6 +107,15 @@ class ExportedEmbedder:
         self.export = runtime.EXPORT_VERSION  # recorded in the index manifest
         self.batch_size = batch_size
         runtime.require(backend)
+        # One process makes the models, another one starting meanwhile waits for them.
+        with runtime.exclusive(Path(cache_dir) / ".embedder.lock"):
+            path = self._prepare(model_name, cache_dir, backend)
+        self.graph = runtime.Graph(path, backend.runtime, runtime.threads(n_threads),
+                                   backend.precision == "bf16", self.tokenizer.pad_token_id)
+
+    def _prepare(self, model_name: str, cache_dir: Path, backend: Backend) -> Path:
+        """The graph's file, converted and exported first where the cache folder lacks
+        them; sets what the graph alone does not say (prompts, size, tokenizer)."""
         location = _resolve(model_name, cache_dir)
         self.fingerprint = weights_fingerprint(location, model_name)
         folder = Path(cache_dir) / "exports" / f"embedder-{self.fingerprint.split(':')[-1][:16]}"
@@ -129,9 +138,7 @@ class ExportedEmbedder:
         self._inputs = [n for n in info["inputs"] if n in _GRAPH_INPUTS]
         self.tokenizer = model.tokenizer if model is not None else _tokenizer(location)
         self._tokenizing = threading.Lock()
-        path = runtime.exported(folder, "embedder", stamp, export, backend, self._calibration)
-        self.graph = runtime.Graph(path, backend.runtime, runtime.threads(n_threads),
-                                   backend.precision == "bf16", self.tokenizer.pad_token_id)
+        return runtime.exported(folder, "embedder", stamp, export, backend, self._calibration)
 
     def _calibration(self) -> list[dict]:
         passages, questions = runtime.calibration_texts()

@@ -15,6 +15,8 @@ of an unpadded batch would bake "no padding" into the graph.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import logging
@@ -121,8 +123,29 @@ def exported(folder: Path, name: str, stamp: str, export, backend: Backend,
     writes the fp32 ONNX graph; int8 is quantised from it, by ONNX Runtime (dynamic:
     activations scaled per batch) or by NNCF for OpenVINO (static: activation scales
     measured once on `calibration()`, a list of input feeds). Reused while its stamp
-    matches; written beside and renamed, so an interrupted export is simply redone."""
+    matches; written beside and renamed, so an interrupted export is simply redone.
+    Two processes asking at once (`make run` starts the server while the models are
+    being made) make it once: the second waits for the first, then reuses its files."""
     folder.mkdir(parents=True, exist_ok=True)
+    with exclusive(folder / f".{name}.lock"):
+        return _exported(folder, name, stamp, export, backend, calibration)
+
+
+@contextlib.contextmanager
+def exclusive(path: Path):
+    """An advisory lock on `path`, held while the block runs (released if the process
+    dies)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _exported(folder: Path, name: str, stamp: str, export, backend: Backend,
+              calibration) -> Path:
     fp32 = folder / f"{name}.onnx"
     if not _is_current(fp32, stamp):
         log.warning("Export ONNX de %s (une seule fois, dans %s)…", name, folder)

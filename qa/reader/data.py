@@ -11,6 +11,13 @@ what a question about the right article that the article does not answer looks l
 which negatives from other paragraphs alone do not (« Qui est le PDG de Shein ? »
 over an article on Shein).
 
+Swapped questions are the other side of a near miss: the gold paragraph kept whole,
+the question's rarest word that the paragraph holds replaced by a word of the same
+kind (a name by a name, a number by a number) taken from another question and absent
+from the paragraph. « Quand Chopin a-t-il composé… » over a paragraph on Liszt: the
+topic matches, the thing asked about is not there (SQuAD 2.0's entity swaps, made here
+by rule).
+
 Hard negatives come from BM25 over all PIAF paragraphs with the project's own tokens
 (`qa.text.bm25_tokenize`) and Lucene's BM25 formula, the one `qa.index.lexical`
 uses; it is re-implemented in a few lines here because `qa.reader` comes before
@@ -24,16 +31,18 @@ import hashlib
 import json
 import math
 import random
+import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from qa.text import bm25_tokenize, fold, split_sentences
+from qa.text import STOP_WORDS, bm25_tokenize, bm25_tokens, fold, split_sentences
 
 PIAF_PATH = Path(__file__).resolve().parents[2] / "evals" / "piaf" / "piaf-v1.0.json"
 SPLITS = ("train", "dev", "test")
 _SALT = "qa-reader-split-v1"
+_WORD = re.compile(r"[^\W_]+(?:-[^\W_]+)*")
 K1, B = 1.5, 0.75
 
 
@@ -160,27 +169,99 @@ def near_miss(q: Question) -> Paragraph | None:
     return Paragraph(number=-1, title=q.paragraph.title, text=remainder)
 
 
+_DETERMINERS = frozenset(["le", "la", "les", "l", "un", "une", "des", "du", "de", "d", "au", "aux"])
+
+
+def _kind(word: str, first: bool, after: str) -> str | None:
+    """"number", "name" (capitalised, not first), "noun" (after a determiner) or None:
+    a word swaps only with a word of its kind, so that the question still reads."""
+    if word.isdigit():
+        return "number"
+    if word[0].isupper():
+        return None if first else "name"
+    return "noun" if fold(after).lower() in _DETERMINERS else None
+
+
+def _words_of(text: str):
+    """(match, kind) of each word of a question."""
+    matches = list(_WORD.finditer(text))
+    for n, match in enumerate(matches):
+        yield match, _kind(match.group(), n == 0, matches[n - 1].group() if n else "")
+
+
+class QuestionSwapper:
+    """Makes swapped questions (see the module's docstring) for the questions of one
+    split: the words that may come in are those of its questions, the rarity of a
+    word is its document frequency over the split's paragraphs."""
+
+    def __init__(self, questions: Sequence[Question], pool: Sequence[Paragraph]):
+        self._frequency = Counter(t for p in pool for t in set(bm25_tokens(p.text)))
+        words: dict[str, set[str]] = defaultdict(set)
+        for q in questions:
+            for match, kind in _words_of(q.text):
+                if kind and self._content(match.group()):
+                    words[kind].add(match.group())
+        self._words = {kind: sorted(found) for kind, found in words.items()}
+
+    @staticmethod
+    def _content(word: str) -> bool:
+        return (len(word) >= 4 or word.isdigit()) and fold(word).lower() not in STOP_WORDS
+
+    def swap(self, q: Question, rng: random.Random) -> str | None:
+        """`q`'s text with its rarest word found in its paragraph replaced by a word
+        of the same kind that the paragraph lacks; None when no word qualifies."""
+        held = set(bm25_tokens(q.paragraph.text))
+        anchors = []
+        for match, kind in _words_of(q.text):
+            stems = bm25_tokens(match.group())
+            if kind and self._content(match.group()) and stems and all(t in held for t in stems):
+                rarity = min(self._frequency.get(t, 0) for t in stems)
+                anchors.append((rarity, match.start(), match, kind))
+        if not anchors:
+            return None
+        _, _, match, kind = min(anchors)
+        choices = self._words.get(kind, [])
+        for _ in range(20):
+            if not choices:
+                break
+            word = rng.choice(choices)
+            if not any(t in held for t in bm25_tokens(word)):
+                return q.text[: match.start()] + word + q.text[match.end() :]
+        return None
+
+
 @dataclass(frozen=True)
 class Pair:
     """A training pair: the question with its gold paragraph (`positive`) and a
-    hard negative paragraph (None when BM25 found none)."""
+    negative paragraph (None when none was found), read with `negative_question`
+    when the negative is a swapped question over the gold paragraph."""
 
     question: Question
     negative: Paragraph | None
+    negative_question: str | None = None
 
 
 def epoch_pairs(questions: Sequence[Question], negatives: dict[str, list[Paragraph]],
                 rng: random.Random, fallback: Sequence[Paragraph],
-                near_misses: float = 0.0) -> list[Pair]:
+                near_misses: float = 0.0, swaps: float = 0.0,
+                swapper: QuestionSwapper | None = None) -> list[Pair]:
     """One epoch: every question once, in a seeded random order, each with its near
-    miss with probability `near_misses` (when it has one), else one of its hard
-    negatives drawn at random (or a random paragraph of another article of `fallback`
-    when BM25 found none)."""
+    miss with probability `near_misses` (when it has one), or else a swapped question
+    over its gold paragraph with probability `swaps` (when `swapper` makes one), else
+    one of its hard negatives drawn at random (or a random paragraph of another
+    article of `fallback` when BM25 found none)."""
     order = list(questions)
     rng.shuffle(order)
     pairs = []
     for q in order:
-        miss = near_miss(q) if rng.random() < near_misses else None
+        draw = rng.random()
+        if draw < near_misses and (miss := near_miss(q)) is not None:
+            pairs.append(Pair(q, miss))
+            continue
+        if (draw >= near_misses and draw < near_misses + swaps and swapper is not None
+                and (swapped := swapper.swap(q, rng)) is not None):
+            pairs.append(Pair(q, q.paragraph, swapped))
+            continue
         pool = negatives.get(q.id) or [p for p in fallback if p.title != q.paragraph.title]
-        pairs.append(Pair(q, miss or (rng.choice(pool) if pool else None)))
+        pairs.append(Pair(q, rng.choice(pool) if pool else None))
     return pairs
