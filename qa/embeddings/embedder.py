@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
 from functools import cached_property
 from pathlib import Path
 from typing import Literal, Protocol
@@ -28,6 +27,7 @@ from tqdm.auto import tqdm
 from qa.config import DEFAULT_EMBEDDING_MODEL, Settings
 from qa.embeddings import runtime
 from qa.embeddings.runtime import Backend
+from qa.embeddings.tokens import Tokens
 from qa.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -136,8 +136,7 @@ class ExportedEmbedder:
         info = json.loads(described.read_text())
         self.prompts, self.dim, self.max_tokens = info["prompts"], info["dim"], info["max_tokens"]
         self._inputs = [n for n in info["inputs"] if n in _GRAPH_INPUTS]
-        self.tokenizer = model.tokenizer if model is not None else _tokenizer(location)
-        self._tokenizing = threading.Lock()
+        self.tokenizer = Tokens.load(location, self.max_tokens)
         return runtime.exported(folder, "embedder", stamp, export, backend, self._calibration)
 
     def _calibration(self) -> list[dict]:
@@ -147,11 +146,7 @@ class ExportedEmbedder:
         return [self._feeds([t]) for t in texts]
 
     def _feeds(self, texts: list[str]) -> dict[str, np.ndarray]:
-        # A fast tokenizer sets padding and truncation on itself at each call: two
-        # threads at once (the web app answers two questions at a time) can collide.
-        with self._tokenizing:
-            encoded = self.tokenizer(texts, padding=True, truncation=True,
-                                     max_length=self.max_tokens, return_tensors="np")
+        encoded = self.tokenizer.batch(texts)
         return {n: encoded[n] for n in self._inputs}
 
     def encode(self, texts: list[str], kind: Kind, progress: bool = False) -> np.ndarray:
@@ -169,7 +164,7 @@ class ExportedEmbedder:
 
     def count_tokens(self, text: str) -> int:
         """Tokens the model sees for a passage, prompt and special tokens included."""
-        return _count_tokens(self.tokenizer, self.prompts["passage"] + text)
+        return self.tokenizer.count(self.prompts["passage"] + text)
 
 
 _GRAPH_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -196,12 +191,6 @@ def _sentence_transformer(model_name: str, location: str | Path):
             f"Impossible de charger le modèle d'embeddings {model_name!r} ({exc}). "
             "Vérifiez QA_EMBEDDING_MODEL (nom sentence-transformers ou dossier local)."
         ) from exc
-
-
-def _tokenizer(location: str | Path):
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(str(location))
 
 
 def _prompts(model, name: str) -> dict[str, str]:
