@@ -55,12 +55,18 @@ class ReaderAnswerer:
         if not candidates:
             return Draft(NOT_FOUND, False, (), 0.0)
         budget = self.reader.passage_budget(question)
-        read = [focus(index, h, query_vector, budget, self.reader.count_tokens)
-                for h in candidates]
-        texts = [h.article.text[a:b] for h, (a, b) in zip(candidates, read, strict=True)]
-        readings = self.reader.read(question, texts[:FIRST_READ])
-        if min(r.no_answer for r in readings) > self.sure:
-            readings += self.reader.read(question, texts[FIRST_READ:])
+        read: list[tuple[int, int]] = []
+
+        def read_next(hits_to_read: Sequence[Hit]) -> list:
+            spans = [focus(index, h, query_vector, budget, self.reader.count_tokens)
+                     for h in hits_to_read]
+            read.extend(spans)
+            return self.reader.read(question, [h.article.text[a:b] for h, (a, b)
+                                               in zip(hits_to_read, spans, strict=True)])
+
+        readings = read_next(candidates[:FIRST_READ])
+        if min((r.no_answer for r in readings), default=1.0) > self.sure:
+            readings += read_next(candidates[FIRST_READ:])
         order = sorted(range(len(readings)),
                        key=lambda i: -(readings[i].relevance - math.log1p(i)))
         reranked = tuple(candidates[i] for i in order) + tuple(hits[len(readings):])
