@@ -42,8 +42,9 @@ ANSWERERS = ("reader", "sentence")
 # dev articles of PIAF and the seed's questions (qa/reader/weights/MODEL_CARD.md).
 # Depth 4, not 5, measured with the previous weights: on PIAF dev the same F1 (0.390)
 # and answer passage @1 (0.741 vs 0.737) for a fifth less reading (answer() p50 145 vs
-# 185 ms, same run); 3 refused more (false refusal 0.151 vs 0.139). The threshold is benchmarks/calibrate_reader.py's
-# choice for the shipped weights (PIAF dev false refusal about 0.10).
+# 185 ms, same run); 3 refused more (false refusal 0.151 vs 0.139). The threshold is
+# benchmarks/calibrate_reader.py's choice for the shipped weights (PIAF dev false
+# refusal about 0.10).
 DEFAULT_RERANK_DEPTH = 4
 DEFAULT_READER_THRESHOLD = 0.74
 # The reader reads the first two passages, and the rest of the depth only when neither
