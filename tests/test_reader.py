@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from dataclasses import replace
 
 import pytest
@@ -116,6 +117,27 @@ def test_a_swapped_question_asks_about_a_word_its_paragraph_lacks():
         assert swapped != q.text and len(swapped.split()) == len(q.text.split())
         brought = set(bm25_tokens(swapped)) - set(bm25_tokens(q.text))
         assert not brought & set(bm25_tokens(q.paragraph.text))
+
+
+def test_a_relation_swap_keeps_the_names_and_replaces_a_noun_after_the_same_determiner():
+    _, questions = load_piaf()
+    asked = questions_of(questions, "train")[:300]
+    pool = list({q.paragraph.number: q.paragraph for q in asked}.values())
+    swapper = QuestionSwapper(asked, pool)
+    rng = random.Random(0)
+    made = [(q, swapped) for q in asked
+            if (swapped := swapper.swap(q, rng, relation=True))]
+    assert len(made) > 0.5 * len(asked)
+    for q, swapped in made:
+        before, after = q.text.split(), swapped.split()
+        changed = [i for i, (a, b) in enumerate(zip(before, after, strict=True)) if a != b]
+        assert len(changed) == 1
+        old, new = before[changed[0]], after[changed[0]]
+        # « l'émission » → « l'armée »: the elided determiner stays.
+        (*elided, old), (*kept, new) = re.split("['’]", old), re.split("['’]", new)
+        assert elided == kept
+        assert not old[0].isupper() and not new[0].isupper()  # names stay
+        assert not set(bm25_tokens(new)) & set(bm25_tokens(q.paragraph.text))
 
 
 # ------------------------------------------------------------------- training

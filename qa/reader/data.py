@@ -13,10 +13,13 @@ over an article on Shein).
 
 Swapped questions are the other side of a near miss: the gold paragraph kept whole,
 the question's rarest word that the paragraph holds replaced by a word of the same
-kind (a name by a name, a number by a number) taken from another question and absent
-from the paragraph. « Quand Chopin a-t-il composé… » over a paragraph on Liszt: the
-topic matches, the thing asked about is not there (SQuAD 2.0's entity swaps, made here
-by rule).
+kind (a name by a name, a number by a number, a noun by a noun after the same
+determiner) taken from another question and absent from the paragraph. « Quand Chopin
+a-t-il composé… » over a paragraph on Liszt: the topic matches, the thing asked about
+is not there (SQuAD 2.0's entity swaps, made here by rule). A relation swap replaces a
+noun only and keeps the names: « Quelle est la capitale du Pakistan ? » over a
+paragraph on Pakistan's religion, the shape of the news questions that the article's
+names make look answerable (« Qui dirige Shein ? »).
 
 Hard negatives come from BM25 over all PIAF paragraphs with the project's own tokens
 (`qa.text.bm25_tokenize`) and Lucene's BM25 formula, the one `qa.index.lexical`
@@ -173,13 +176,16 @@ _DETERMINERS = frozenset(["le", "la", "les", "l", "un", "une", "des", "du", "de"
 
 
 def _kind(word: str, first: bool, after: str) -> str | None:
-    """"number", "name" (capitalised, not first), "noun" (after a determiner) or None:
+    """"number", "name" (capitalised, not first), "noun:<determiner>" or None:
     a word swaps only with a word of its kind, so that the question still reads."""
     if word.isdigit():
         return "number"
     if word[0].isupper():
         return None if first else "name"
-    return "noun" if fold(after).lower() in _DETERMINERS else None
+    determiner = fold(after).lower()
+    # Keyed by its determiner, so that a noun swaps with one that agrees with it
+    # (« l'émission » → « l'armée », not « l'clergé »).
+    return f"noun:{determiner}" if determiner in _DETERMINERS else None
 
 
 def _words_of(text: str):
@@ -207,13 +213,18 @@ class QuestionSwapper:
     def _content(word: str) -> bool:
         return (len(word) >= 4 or word.isdigit()) and fold(word).lower() not in STOP_WORDS
 
-    def swap(self, q: Question, rng: random.Random) -> str | None:
+    def swap(self, q: Question, rng: random.Random, relation: bool = False) -> str | None:
         """`q`'s text with its rarest word found in its paragraph replaced by a word
-        of the same kind that the paragraph lacks; None when no word qualifies."""
+        of the same kind that the paragraph lacks; None when no word qualifies.
+        `relation`: replace a common noun only, keeping the names, so that the
+        question still names what the paragraph is about but asks for something
+        it does not say (« Qui dirige Shein ? » over a paragraph on Shein)."""
         held = set(bm25_tokens(q.paragraph.text))
         anchors = []
         for match, kind in _words_of(q.text):
             stems = bm25_tokens(match.group())
+            if relation and not (kind or "").startswith("noun"):
+                continue
             if kind and self._content(match.group()) and stems and all(t in held for t in stems):
                 rarity = min(self._frequency.get(t, 0) for t in stems)
                 anchors.append((rarity, match.start(), match, kind))
@@ -244,11 +255,13 @@ class Pair:
 def epoch_pairs(questions: Sequence[Question], negatives: dict[str, list[Paragraph]],
                 rng: random.Random, fallback: Sequence[Paragraph],
                 near_misses: float = 0.0, swaps: float = 0.0,
-                swapper: QuestionSwapper | None = None) -> list[Pair]:
+                swapper: QuestionSwapper | None = None,
+                relation_swaps: float = 0.0) -> list[Pair]:
     """One epoch: every question once, in a seeded random order, each with its near
     miss with probability `near_misses` (when it has one), or else a swapped question
-    over its gold paragraph with probability `swaps` (when `swapper` makes one), else
-    one of its hard negatives drawn at random (or a random paragraph of another
+    over its gold paragraph with probability `swaps` (a name or noun replaced) or
+    `relation_swaps` (a noun replaced, the names kept), when `swapper` makes one,
+    else one of its hard negatives drawn at random (or a random paragraph of another
     article of `fallback` when BM25 found none)."""
     order = list(questions)
     rng.shuffle(order)
@@ -258,8 +271,9 @@ def epoch_pairs(questions: Sequence[Question], negatives: dict[str, list[Paragra
         if draw < near_misses and (miss := near_miss(q)) is not None:
             pairs.append(Pair(q, miss))
             continue
-        if (draw >= near_misses and draw < near_misses + swaps and swapper is not None
-                and (swapped := swapper.swap(q, rng)) is not None):
+        draw -= near_misses
+        if 0 <= draw < swaps + relation_swaps and swapper is not None and (
+                swapped := swapper.swap(q, rng, relation=draw >= swaps)) is not None:
             pairs.append(Pair(q, q.paragraph, swapped))
             continue
         pool = negatives.get(q.id) or [p for p in fallback if p.title != q.paragraph.title]
