@@ -105,11 +105,17 @@ def test_the_split_is_by_article_stable_and_about_80_10_10():
         assert q.paragraph.text[start:end] == q.answers[0][0]
 
 
-def test_a_swapped_question_asks_about_a_word_its_paragraph_lacks():
+@pytest.fixture(scope="module")
+def swapping():
+    """300 train questions and a swapper over their paragraphs."""
     _, questions = load_piaf()
     asked = questions_of(questions, "train")[:300]
     pool = list({q.paragraph.number: q.paragraph for q in asked}.values())
-    swapper = QuestionSwapper(asked, pool)
+    return asked, QuestionSwapper(asked, pool)
+
+
+def test_a_swapped_question_asks_about_a_word_its_paragraph_lacks(swapping):
+    asked, swapper = swapping
     rng = random.Random(0)
     made = [(q, swapped) for q in asked if (swapped := swapper.swap(q, rng))]
     assert len(made) > 0.6 * len(asked)
@@ -119,11 +125,9 @@ def test_a_swapped_question_asks_about_a_word_its_paragraph_lacks():
         assert not brought & set(bm25_tokens(q.paragraph.text))
 
 
-def test_a_relation_swap_keeps_the_names_and_replaces_a_noun_after_the_same_determiner():
-    _, questions = load_piaf()
-    asked = questions_of(questions, "train")[:300]
-    pool = list({q.paragraph.number: q.paragraph for q in asked}.values())
-    swapper = QuestionSwapper(asked, pool)
+def test_a_relation_swap_keeps_the_names_and_replaces_a_noun_after_the_same_determiner(
+        swapping):
+    asked, swapper = swapping
     rng = random.Random(0)
     made = [(q, swapped) for q in asked
             if (swapped := swapper.swap(q, rng, relation=True))]
