@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import NamedTuple
 
 import click
 from tqdm import tqdm
@@ -40,17 +41,24 @@ MIN_PIAF_EM = 0.25
 MAX_SEED_FALSE_REFUSAL = 0.10
 
 
-def no_answer_of(assistant: Assistant, questions) -> list[tuple[bool, float, float, float]]:
-    """(answerable, no-answer probability of the first passage, F1, EM of the short
-    answer) per question; the probability is 1.0 when the reader refuses whatever the
-    threshold (no span it can cite)."""
+class Row(NamedTuple):
+    """One calibration question, asked with refusal switched off."""
+
+    answerable: bool
+    no_answer: float  # of the first passage; 1.0 when no span could be cited
+    f1: float  # of the short answer against the gold answers (0 for unanswerable)
+    em: float
+
+
+def no_answer_of(assistant: Assistant, questions) -> list[Row]:
+    """A `Row` per question."""
     rows = []
     for q in tqdm(questions, desc="calibration", unit="q"):
         answer = assistant.answer(q.question)
         short = answer.short_answer.text if answer.short_answer else ""
         golds = q.answers if q.answerable else ()
-        rows.append((q.answerable, 1.0 - answer.confidence if answer.answered else 1.0,
-                     token_f1(short, golds), exact_match(short, golds)))
+        rows.append(Row(q.answerable, 1.0 - answer.confidence if answer.answered else 1.0,
+                        token_f1(short, golds), exact_match(short, golds)))
     return rows
 
 
@@ -61,15 +69,15 @@ def never_refusing(assistant: Assistant, precision: str) -> Assistant:
                      default_answerer(settings))
 
 
-def refused(rows, threshold: float, answerable: bool) -> float:
-    chosen = [p for a, p, _, _ in rows if a == answerable]
+def refused(rows: list[Row], threshold: float, answerable: bool) -> float:
+    chosen = [r.no_answer for r in rows if r.answerable == answerable]
     return sum(p > threshold for p in chosen) / max(len(chosen), 1)
 
 
-def answered_score(rows, threshold: float, column: int) -> float:
-    """Mean F1 (column 2) or EM (3) of the answerable questions, 0 when refused."""
-    chosen = [row for row in rows if row[0]]
-    return sum(row[column] for row in chosen if row[1] <= threshold) / max(len(chosen), 1)
+def answered_score(rows: list[Row], threshold: float, score: str) -> float:
+    """Mean `score` ("f1" or "em") of the answerable questions, 0 when refused."""
+    chosen = [r for r in rows if r.answerable]
+    return sum(getattr(r, score) for r in chosen if r.no_answer <= threshold) / max(len(chosen), 1)
 
 
 @click.command()
@@ -95,8 +103,8 @@ def main(precision: str | None, out: Path | None) -> None:
         t = step / 100
         table.append({"threshold": t,
                       "piaf_false_refusal": refused(piaf_rows, t, True),
-                      "piaf_f1": answered_score(piaf_rows, t, 2),
-                      "piaf_em": answered_score(piaf_rows, t, 3),
+                      "piaf_f1": answered_score(piaf_rows, t, "f1"),
+                      "piaf_em": answered_score(piaf_rows, t, "em"),
                       "seed_false_refusal": refused(seed_rows, t, True),
                       "seed_true_refusal": refused(seed_rows, t, False)})
     fit = [r for r in table if r["piaf_false_refusal"] <= MAX_PIAF_FALSE_REFUSAL
