@@ -14,7 +14,15 @@ import torch
 
 from qa.config import Settings
 from qa.errors import ModelError
-from qa.reader.data import QuestionSwapper, load_piaf, questions_of, split_of
+from qa.reader.data import (
+    QuestionSwapper,
+    epoch_pairs,
+    load_piaf,
+    load_unanswerable,
+    questions_of,
+    split_of,
+    unanswerable_of,
+)
 from qa.reader.windows import char_span, encode_windows, token_span, trim_span
 from qa.text import bm25_tokens
 
@@ -142,6 +150,26 @@ def test_a_relation_swap_keeps_the_names_and_replaces_a_noun_after_the_same_dete
         assert elided == kept
         assert not old[0].isupper() and not new[0].isupper()  # names stay
         assert not set(bm25_tokens(new)) & set(bm25_tokens(q.paragraph.text))
+
+
+def test_written_unanswerable_questions_are_new_and_drawn_over_their_paragraph():
+    paragraphs, questions = load_piaf()
+    written = load_unanswerable(paragraphs)
+    asked = {q.text for q in questions}
+    assert not asked & {u.text for u in written}
+    kinds = {u.kind for u in written}
+    assert kinds == {"relation", "swap", "type", "cause", "negation"}
+    train = unanswerable_of(written, "train")
+    assert len(train) > 0.7 * len(written) and all(
+        split_of(u.paragraph.title) == "train" for u in train)
+    on = {u.paragraph.number for u in train}
+    asked_train = [q for q in questions_of(questions, "train") if q.paragraph.number in on]
+    pairs = epoch_pairs(asked_train[:50], {}, random.Random(0), paragraphs, written=1.0,
+                        unanswerable=train)
+    by_text = {u.text: u.paragraph.number for u in train}
+    for pair in pairs:
+        assert pair.negative == pair.question.paragraph
+        assert by_text[pair.negative_question] == pair.question.paragraph.number
 
 
 # ------------------------------------------------------------------- training

@@ -21,6 +21,13 @@ noun only and keeps the names: « Quelle est la capitale du Pakistan ? » over a
 paragraph on Pakistan's religion, the shape of the news questions that the article's
 names make look answerable (« Qui dirige Shein ? »).
 
+Written unanswerables (`evals/piaf/piaf-unanswerable-fr.jsonl`) are questions written
+for this project over PIAF paragraphs, SQuAD 2.0 style, that the paragraph does not
+answer though it looks like it does: a fact of the paragraph asked about another
+person or thing, an attribute it never gives, a cause it does not state. Rules make
+near misses of one shape; these have the variety of the news questions the reader
+answered wrongly. Only those of train articles are trained on.
+
 Hard negatives come from BM25 over all PIAF paragraphs with the project's own tokens
 (`qa.text.bm25_tokenize`) and Lucene's BM25 formula, the one `qa.index.lexical`
 uses; it is re-implemented in a few lines here because `qa.reader` comes before
@@ -43,6 +50,7 @@ from pathlib import Path
 from qa.text import STOP_WORDS, bm25_tokenize, bm25_tokens, fold, split_sentences
 
 PIAF_PATH = Path(__file__).resolve().parents[2] / "evals" / "piaf" / "piaf-v1.0.json"
+UNANSWERABLE_PATH = PIAF_PATH.with_name("piaf-unanswerable-fr.jsonl")
 SPLITS = ("train", "dev", "test")
 _SALT = "qa-reader-split-v1"
 _WORD = re.compile(r"[^\W_]+(?:-[^\W_]+)*")
@@ -116,6 +124,36 @@ def questions_of(questions: Sequence[Question], split: str) -> list[Question]:
     if split == "all":
         return list(questions)
     return [q for q in questions if split_of(q.paragraph.title) == split]
+
+
+@dataclass(frozen=True)
+class Unanswerable:
+    """A question written over a PIAF paragraph that the paragraph does not answer."""
+
+    id: str
+    text: str
+    paragraph: Paragraph
+    kind: str  # relation, swap, type, cause or negation (see evals/piaf/README.md)
+
+
+def load_unanswerable(paragraphs: Sequence[Paragraph],
+                      path: Path = UNANSWERABLE_PATH) -> list[Unanswerable]:
+    """The written unanswerable questions, each with its paragraph (by its number in
+    the PIAF file); a row whose title is not its paragraph's is an error."""
+    found = []
+    for line_number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        row = json.loads(line)
+        paragraph = paragraphs[row["paragraph"]]
+        if paragraph.title != row["title"]:
+            raise ValueError(f"{path}:{line_number}: the paragraph {row['paragraph']} is of "
+                             f"« {paragraph.title} », not « {row['title']} »")
+        found.append(Unanswerable(row["id"], row["question"], paragraph, row["kind"]))
+    return found
+
+
+def unanswerable_of(written: Sequence[Unanswerable], split: str) -> list[Unanswerable]:
+    """The written questions whose article is in `split` ("all" keeps every one)."""
+    return [u for u in written if split == "all" or split_of(u.paragraph.title) == split]
 
 
 class Bm25:
@@ -256,19 +294,29 @@ def epoch_pairs(questions: Sequence[Question], negatives: dict[str, list[Paragra
                 rng: random.Random, fallback: Sequence[Paragraph],
                 near_misses: float = 0.0, swaps: float = 0.0,
                 swapper: QuestionSwapper | None = None,
-                relation_swaps: float = 0.0) -> list[Pair]:
-    """One epoch: every question once, in a seeded random order, each with its near
-    miss with probability `near_misses` (when it has one), or else a swapped question
-    over its gold paragraph with probability `swaps` (a name or noun replaced) or
-    `relation_swaps` (a noun replaced, the names kept), when `swapper` makes one,
-    else one of its hard negatives drawn at random (or a random paragraph of another
-    article of `fallback` when BM25 found none)."""
+                relation_swaps: float = 0.0, written: float = 0.0,
+                unanswerable: Sequence[Unanswerable] = ()) -> list[Pair]:
+    """One epoch: every question once, in a seeded random order, each with a written
+    unanswerable question over its gold paragraph with probability `written` (when
+    `unanswerable` has one for that paragraph), or else its near miss with probability
+    `near_misses` (when it has one), or else a swapped question over its gold paragraph
+    with probability `swaps` (a name or noun replaced) or `relation_swaps` (a noun
+    replaced, the names kept), when `swapper` makes one, else one of its hard
+    negatives drawn at random (or a random paragraph of another article of `fallback`
+    when BM25 found none)."""
+    by_paragraph: dict[int, list[str]] = defaultdict(list)
+    for u in unanswerable:
+        by_paragraph[u.paragraph.number].append(u.text)
     order = list(questions)
     rng.shuffle(order)
     pairs = []
     for q in order:
         draw = rng.random()
-        if draw < near_misses and (miss := near_miss(q)) is not None:
+        if draw < written and by_paragraph.get(q.paragraph.number):
+            pairs.append(Pair(q, q.paragraph, rng.choice(by_paragraph[q.paragraph.number])))
+            continue
+        draw -= written
+        if 0 <= draw < near_misses and (miss := near_miss(q)) is not None:
             pairs.append(Pair(q, miss))
             continue
         draw -= near_misses

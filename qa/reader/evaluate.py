@@ -7,7 +7,10 @@ question; `figures` turns them into the figures that need no answer normalisatio
     (relevant = the gold paragraph), and at depth 5;
   - no-answer calibration: gold paragraphs are answerable, BM25's best paragraph
     without the answer is not; the threshold on the no-answer probability that keeps
-    false refusals ≤ 15 % (or the one given), the refusal rates there, and the AUC.
+    false refusals ≤ 15 % (or the one given), the refusal rates there, and the AUC;
+  - the share of the split's written unanswerable questions
+    (`evals/piaf/piaf-unanswerable-fr.jsonl`), each read over its own paragraph,
+    refused at that threshold, and their AUC against the gold paragraphs.
 Span EM and F1 need the benchmark's French answer normalisation, `qa.eval.metrics`,
 a later stage than `qa.reader`: this module does not score texts, it writes the
 predicted span texts (`gold_span`: read in the gold paragraph; `top_span`: in the
@@ -29,7 +32,16 @@ import numpy as np
 from tqdm import tqdm
 
 from qa.config import READER_PRECISIONS, Settings
-from qa.reader.data import Paragraph, Question, candidates, load_piaf, questions_of
+from qa.reader.data import (
+    Paragraph,
+    Question,
+    Unanswerable,
+    candidates,
+    load_piaf,
+    load_unanswerable,
+    questions_of,
+    unanswerable_of,
+)
 from qa.reader.inference import Reader
 
 MAX_FALSE_REFUSAL = 0.15
@@ -81,6 +93,13 @@ def predict(reader: Reader, questions: Sequence[Question], pool: Sequence[Paragr
     return predictions
 
 
+def no_answer_of_written(reader: Reader, written: Sequence[Unanswerable],
+                         progress: bool = True) -> list[float]:
+    """The no-answer probability of each written question over its own paragraph."""
+    return [reader.read(u.text, [u.paragraph.text])[0].no_answer
+            for u in tqdm(written, desc="sans réponse", disable=not progress, file=sys.stderr)]
+
+
 def auc(positives: Sequence[float], negatives: Sequence[float]) -> float | None:
     """P(a negative scores above a positive), ties counting half (Mann-Whitney)."""
     if not positives or not negatives:
@@ -101,8 +120,10 @@ def _share(flags: Sequence[bool]) -> float | None:
     return sum(flags) / len(flags) if flags else None
 
 
-def figures(predictions: Sequence[Prediction], threshold: float | None = None) -> dict:
-    """Ranking and refusal figures (the threshold is computed here when not given)."""
+def figures(predictions: Sequence[Prediction], threshold: float | None = None,
+            written: Sequence[float] = ()) -> dict:
+    """Ranking and refusal figures (the threshold is computed here when not given);
+    `written`: the no-answer probabilities of the written unanswerable questions."""
     gold = [p.no_answer_gold for p in predictions]
     negative = [p.no_answer_negative for p in predictions if p.no_answer_negative is not None]
     chosen = refusal_threshold(gold) if threshold is None else threshold
@@ -120,6 +141,9 @@ def figures(predictions: Sequence[Prediction], threshold: float | None = None) -
         "true_refusal": _share([n > chosen for n in negative]),
         "no_answer_auc": auc(gold, negative),
         "negatives": len(negative),
+        "written_refusal": _share([w > chosen for w in written]),
+        "written_auc": auc(gold, written),
+        "written": len(written),
     }
 
 
@@ -176,9 +200,11 @@ def main(split, weights, depth, threshold, limit, measure_latency, precision, ou
     questions = questions_of(all_questions, split)[:limit]
     began = time.time()
     predictions = predict(reader, questions, paragraphs, depth)
+    written = no_answer_of_written(reader, unanswerable_of(load_unanswerable(paragraphs),
+                                                           split)[:limit])
     result = {"split": split, "depth": depth, "precision": precision,
               "seconds": round(time.time() - began, 1),
-              **figures(predictions, threshold)}
+              **figures(predictions, threshold, written)}
     if measure_latency:
         result["latency"] = latency(reader, paragraphs, questions)
     click.echo(json.dumps(result, indent=1, ensure_ascii=False))

@@ -5,7 +5,9 @@ paragraph that holds the answer, and a window of a negative redrawn every epoch:
 its near miss (the gold paragraph without the answer's sentences) for a share
 `--near-misses` of the questions, its swapped question (a key word replaced, over the
 gold paragraph) for a share `--swaps`, its relation swap (a noun replaced, the names
-kept) for `--relation-swaps`, else one of its BM25 hard negatives. The loss
+kept) for `--relation-swaps`, a question written over its paragraph that the paragraph
+does not answer (`evals/piaf/piaf-unanswerable-fr.jsonl`) for `--written`, else one
+of its BM25 hard negatives. The loss
 is the sum of
   - the span loss: cross-entropy of the gold start and end tokens (positives only);
   - the relevance loss: softmax cross-entropy of (gold, negative) relevance logits;
@@ -36,7 +38,9 @@ from qa.reader.data import (
     epoch_pairs,
     hard_negatives,
     load_piaf,
+    load_unanswerable,
     questions_of,
+    unanswerable_of,
 )
 from qa.reader.model import ReaderConfig, base_fingerprint, save_weights, trainable_model
 from qa.reader.windows import collate, encode_windows, token_span
@@ -90,6 +94,7 @@ EPOCHS = 3.0
 NEAR_MISSES = 0.3
 SWAPS = 0.15
 RELATION_SWAPS = 0.2
+WRITTEN = 0.0
 
 
 def loss_of(model, batch, pad_id: int, bf16: bool = True) -> tuple[torch.Tensor, dict[str, float]]:
@@ -115,7 +120,7 @@ def train(split: str, out: Path, epochs: float, max_length: int, stride: int, lr
           rank: int, seed: int, limit: int | None, max_steps: int | None,
           log_every: int, cache_dir: Path, progress: bool = True, bf16: bool = True,
           near_misses: float = NEAR_MISSES, swaps: float = SWAPS,
-          relation_swaps: float = RELATION_SWAPS) -> dict:
+          relation_swaps: float = RELATION_SWAPS, written: float = WRITTEN) -> dict:
     """Train, save DIR/reader.safetensors and DIR/train-log.json; returns the log."""
     began = time.time()
     torch.manual_seed(seed)
@@ -128,6 +133,7 @@ def train(split: str, out: Path, epochs: float, max_length: int, stride: int, lr
     pool = [p for p in paragraphs if p.number in in_split]
     negatives = hard_negatives(questions, pool)
     swapper = QuestionSwapper(questions, pool)
+    unanswerable = unanswerable_of(load_unanswerable(paragraphs), split) if written else []
     config = ReaderConfig(base_fingerprint=base_fingerprint(base), max_length=max_length,
                           stride=stride, rank=rank, alpha=2 * rank)
     model, tokenizer = trainable_model(base, config)
@@ -144,8 +150,9 @@ def train(split: str, out: Path, epochs: float, max_length: int, stride: int, lr
     log = {"args": dict(split=split, epochs=epochs, max_length=max_length, stride=stride,
                         lr=lr, rank=rank, seed=seed, limit=limit, max_steps=max_steps,
                         bf16=bf16, near_misses=near_misses, swaps=swaps,
-                        relation_swaps=relation_swaps),
+                        relation_swaps=relation_swaps, written=written),
            "questions": len(questions), "pool_paragraphs": len(pool),
+           "written_unanswerable": len(unanswerable),
            "trainable_parameters": sum(p.numel() for p in trainable),
            "total_steps": total_steps, "entries": []}
     out.mkdir(parents=True, exist_ok=True)
@@ -155,7 +162,7 @@ def train(split: str, out: Path, epochs: float, max_length: int, stride: int, lr
     train_began = time.time()
     for epoch in range(whole_epochs):
         pairs = epoch_pairs(questions, negatives, rng, pool, near_misses, swaps, swapper,
-                            relation_swaps)
+                            relation_swaps, written, unanswerable)
         for batch in _batches(_examples(tokenizer, pairs, config, rng), rng):
             if step >= total_steps:
                 break
@@ -220,14 +227,17 @@ def train(split: str, out: Path, epochs: float, max_length: int, stride: int, lr
               show_default=True,
               help="Part des questions dont le négatif est la question au nom commun "
                    "remplacé (noms propres gardés), posée sur leur paragraphe.")
+@click.option("--written", type=click.FloatRange(0, 1), default=WRITTEN, show_default=True,
+              help="Part des questions dont le négatif est une question écrite sans "
+                   "réponse dans leur paragraphe (evals/piaf/piaf-unanswerable-fr.jsonl).")
 @click.option("--quiet", is_flag=True, help="Sans barre de progression.")
 def main(split, epochs, max_length, stride, lr, rank, seed, limit, max_steps, log_every,
-         out, bf16, near_misses, swaps, relation_swaps, quiet):
+         out, bf16, near_misses, swaps, relation_swaps, written, quiet):
     """Entraîne le lecteur extractif sur PIAF."""
     log = train(split, out, epochs, max_length, stride, lr, rank, seed, limit, max_steps,
                 log_every, Settings.from_env().cache_dir, progress=not quiet,
                 bf16=bf16, near_misses=near_misses, swaps=swaps,
-                relation_swaps=relation_swaps)
+                relation_swaps=relation_swaps, written=written)
     click.echo(f"Poids écrits dans {out / 'reader.safetensors'} en {log['wall_s']} s "
                f"(mémoire max {log['peak_rss_mib']} Mio).")
 
