@@ -92,9 +92,9 @@ def _batches(examples, rng: random.Random):
 # those of `train` for callers that leave them out.
 EPOCHS = 3.0
 NEAR_MISSES = 0.3
-SWAPS = 0.15
-RELATION_SWAPS = 0.2
-WRITTEN = 0.0
+SWAPS = 0.1
+RELATION_SWAPS = 0.15
+WRITTEN = 0.15
 
 
 def loss_of(model, batch, pad_id: int, bf16: bool = True) -> tuple[torch.Tensor, dict[str, float]]:
