@@ -46,8 +46,12 @@ ANSWERERS = ("reader", "sentence")
 # benchmarks/calibrate_reader.py's choice for the shipped weights (v4): 0.85, where
 # PIAF dev keeps its targets (false refusal 0.10, F1 0.40, EM 0.25) and the most
 # unanswerable calibration questions are refused (seed 68 %, PIAF dev written 36 %).
-DEFAULT_RERANK_DEPTH = 4
+DEFAULT_RERANK_DEPTH = 6
 DEFAULT_READER_THRESHOLD = 0.85
+# How the reader answerer orders what it read (qa.answering.reader.Fusion): weights of
+# log(1 + retrieval rank), of the span score and of the no-answer logit beside the
+# reader's relevance.
+DEFAULT_READER_FUSION = (2.5, 0.2, 0.0)
 # The reader reads the first two passages, and the rest of the depth only when neither
 # has a no-answer probability at most this (0: always the whole depth). 0.1 on PIAF
 # dev: F1 0.406 vs 0.409 and the same false refusal (0.102), answer() p50 114 vs 126 ms

@@ -17,6 +17,7 @@ from qa.errors import ModelError
 from qa.reader.data import (
     QuestionSwapper,
     epoch_pairs,
+    load_answerable,
     load_piaf,
     load_unanswerable,
     questions_of,
@@ -24,7 +25,7 @@ from qa.reader.data import (
     unanswerable_of,
 )
 from qa.reader.windows import char_span, encode_windows, token_span, trim_span
-from qa.text import bm25_tokens
+from qa.text import bm25_tokens, fold
 
 _CACHE_DIR = Settings.from_env().cache_dir
 
@@ -170,6 +171,21 @@ def test_written_unanswerable_questions_are_new_and_drawn_over_their_paragraph()
     for pair in pairs:
         assert pair.negative == pair.question.paragraph
         assert by_text[pair.negative_question] == pair.question.paragraph.number
+
+
+def test_written_answerable_questions_are_new_spans_of_train_paragraphs():
+    paragraphs, questions = load_piaf()
+    written = load_answerable(paragraphs)
+    assert len(written) > 2000 and len({q.id for q in written}) == len(written)
+    assert all(split_of(q.paragraph.title) == "train" for q in written)
+    asked = {fold(q.text).lower() for q in questions}
+    assert not asked & {fold(q.text).lower() for q in written}
+    for q in written:
+        start, end = q.span
+        assert q.paragraph.text[start:end] == q.answers[0][0] and q.text.endswith("?")
+    # Four per paragraph: every train paragraph gets more questions than PIAF's five.
+    assert len({q.paragraph.number for q in written}) > 0.95 * len(
+        {q.paragraph.number for q in questions_of(questions, "train")})
 
 
 # ------------------------------------------------------------------- training

@@ -12,10 +12,11 @@ from click.testing import CliRunner
 
 from qa import Assistant, Settings
 from qa.answering.assistant import default_answerer
-from qa.answering.reader import ReaderAnswerer
+from qa.answering.reader import Candidate, Fusion, ReaderAnswerer
 from qa.answering.sentence import ExtractiveAnswerer
 from qa.cli import cli
 from qa.errors import SettingsError
+from qa.reader import Reading
 from qa.web.render import format_answer, format_sources
 
 
@@ -87,6 +88,21 @@ def test_a_sure_answer_in_the_first_two_passages_spares_reading_the_rest(
     assert counting.passages_read == read
     assert answer.short_answer.text == "Bruno Le Maire"
     assert len(answer.passages) == 4
+
+
+def test_the_fusion_weighs_the_retrieval_rank_against_what_the_reader_says():
+    def read(hit, relevance, no_answer=0.5, span_score=0.0):
+        return Candidate(hit, 0, Reading(relevance, no_answer, 0, 1, span_score))
+
+    first, second = read("first", 1.0), read("second", 2.0)
+    # 2.0 - 2.5 × ln 2 < 1.0: the second passage must be clearly better to move up.
+    assert [c.hit for c in Fusion(2.5, 0.0, 0.0).ranked([first, second])] == ["first", "second"]
+    assert [c.hit for c in Fusion(0.0, 0.0, 0.0).ranked([first, second])] == ["second", "first"]
+    assert [c.hit for c in Fusion(2.5, 0.0, 0.0).ranked([first, read("x", 9.0)])][0] == "x"
+    sure = read("sure", 1.0, no_answer=0.01)
+    assert Fusion(0.0, 0.0, 1.0).ranked([first, sure])[0].hit == "sure"
+    spanned = read("spanned", 1.0, span_score=10.0)
+    assert Fusion(0.0, 0.2, 0.0).ranked([first, spanned])[0].hit == "spanned"
 
 
 @pytest.mark.parametrize("question", ["Quelle est la capitale de l'Australie ?",

@@ -2,10 +2,11 @@
 points at the exact words that answer, and refuses when the best passage holds none.
 
 `ReaderAnswerer` reads the top `depth` hits with `qa.reader.Reader` in one batch,
-orders them by the reader's relevance less log(1 + retrieval rank), and takes the
-answer span from the first. The retrieval rank stays as a prior because the
-relevance head, trained against one negative per question, is a weaker judge alone:
-on PIAF dev the prior lifts the answer passage @1 by about 2 points.
+orders them by a `Fusion` of what the reader says of each (its relevance, its span
+score, its no-answer probability) and of the retrieval rank, and takes the answer span
+from the first. The retrieval rank stays as a prior because the relevance head,
+trained against one negative per question, is a weaker judge alone; the weights are
+benchmarks/tune_rerank.py's choice on PIAF dev (config.DEFAULT_READER_FUSION).
 
 A chunk longer than one reader window (chunks hold up to 512 tokens, the window
 256) is not read whole: the reader gets the run of whole sentences around the
@@ -24,59 +25,100 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from qa.answering.base import NOT_FOUND, Draft, sentence_citation
+from qa.config import DEFAULT_READER_FUSION
 from qa.index import Index
-from qa.reader import Reader
+from qa.reader import Reader, Reading
 from qa.schema import Hit, ShortAnswer
 
 # Read first, before the rest of the depth; see `ReaderAnswerer.sure`.
 FIRST_READ = 2
 
 
+@dataclass(frozen=True)
+class Candidate:
+    """A passage the reader read: the hit, where the read text starts in its
+    article, and the reading (offsets relative to that start)."""
+
+    hit: Hit
+    offset: int
+    reading: Reading
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """How the answerer orders the passages it read: the reader's relevance logit,
+    less `rank` × log(1 + retrieval rank, 0-based), plus `span` × the span score, less
+    `no_answer` × the no-answer logit."""
+
+    rank: float = DEFAULT_READER_FUSION[0]
+    span: float = DEFAULT_READER_FUSION[1]
+    no_answer: float = DEFAULT_READER_FUSION[2]
+
+    def score(self, reading: Reading, rank: int) -> float:
+        p = min(max(reading.no_answer, 1e-6), 1 - 1e-6)
+        return (reading.relevance - self.rank * math.log1p(rank)
+                + self.span * reading.span_score - self.no_answer * math.log(p / (1 - p)))
+
+    def ranked(self, candidates: Sequence[Candidate]) -> list[Candidate]:
+        """`candidates`, given in retrieval order, best first."""
+        order = sorted(range(len(candidates)),
+                       key=lambda i: -self.score(candidates[i].reading, i))
+        return [candidates[i] for i in order]
+
+
 class ReaderAnswerer:
     """Reranks with the trained reader and answers with its exact span."""
 
-    def __init__(self, reader: Reader, threshold: float, depth: int, sure: float = 0.0):
+    def __init__(self, reader: Reader, threshold: float, depth: int, sure: float = 0.0,
+                 fusion: Fusion = Fusion()):
         self.reader = reader
         self.threshold = threshold
         # How many hits the assistant retrieves for this answerer to rerank.
         self.depth = depth
         # No-answer probability under which the first `FIRST_READ` passages suffice.
         self.sure = sure
+        self.fusion = fusion
 
     def answer(self, index: Index, question: str, hits: Sequence[Hit],
                query_vector: np.ndarray | None) -> Draft:
-        candidates = list(hits[: self.depth])
+        candidates = self.read(index, question, hits, query_vector)
         if not candidates:
             return Draft(NOT_FOUND, False, (), 0.0)
-        budget = self.reader.passage_budget(question)
-        read: list[tuple[int, int]] = []
+        ranked = self.fusion.ranked(candidates)
+        reranked = tuple(c.hit for c in ranked) + tuple(hits[len(candidates):])
+        best = ranked[0]
+        confidence = 1.0 - best.reading.no_answer
+        if best.reading.no_answer > self.threshold or best.reading.start == best.reading.end:
+            return Draft(NOT_FOUND, False, (), confidence, hits=reranked)
+        return cited(index, best.hit, best.offset + best.reading.start,
+                     best.offset + best.reading.end, confidence, reranked)
 
-        def read_next(hits_to_read: Sequence[Hit]) -> list:
+    def read(self, index: Index, question: str, hits: Sequence[Hit],
+             query_vector: np.ndarray | None) -> list[Candidate]:
+        """The reader's `Candidate` for each of the first hits, in retrieval order: the
+        first `FIRST_READ`, and the rest of the depth unless one of those is sure."""
+        budget = self.reader.passage_budget(question)
+        candidates: list[Candidate] = []
+
+        def read_next(hits_to_read: Sequence[Hit]) -> None:
             spans = [focus(index, h, query_vector, budget, self.reader.count_tokens)
                      for h in hits_to_read]
-            read.extend(spans)
-            return self.reader.read(question, [h.article.text[a:b] for h, (a, b)
-                                               in zip(hits_to_read, spans, strict=True)])
+            readings = self.reader.read(question, [h.article.text[a:b] for h, (a, b)
+                                                   in zip(hits_to_read, spans, strict=True)])
+            candidates.extend(Candidate(h, a, r) for h, (a, _), r
+                              in zip(hits_to_read, spans, readings, strict=True))
 
-        readings = read_next(candidates[:FIRST_READ])
-        if min((r.no_answer for r in readings), default=1.0) > self.sure:
-            readings += read_next(candidates[FIRST_READ:])
-        order = sorted(range(len(readings)),
-                       key=lambda i: -(readings[i].relevance - math.log1p(i)))
-        reranked = tuple(candidates[i] for i in order) + tuple(hits[len(readings):])
-        best, reading = candidates[order[0]], readings[order[0]]
-        confidence = 1.0 - reading.no_answer
-        if reading.no_answer > self.threshold or reading.start == reading.end:
-            return Draft(NOT_FOUND, False, (), confidence, hits=reranked)
-        offset = read[order[0]][0]
-        return _cited(index, best, offset + reading.start, offset + reading.end,
-                      confidence, reranked)
+        read_next(hits[:min(FIRST_READ, self.depth)])
+        if min((c.reading.no_answer for c in candidates), default=1.0) > self.sure:
+            read_next(hits[len(candidates):self.depth])
+        return candidates
 
 
 def focus(index: Index, hit: Hit, query_vector: np.ndarray | None, budget: int,
@@ -107,8 +149,8 @@ def focus(index: Index, hit: Hit, query_vector: np.ndarray | None, budget: int,
     return spans[first][0], spans[last][1]
 
 
-def _cited(index: Index, hit: Hit, start: int, end: int, confidence: float,
-           reranked: tuple[Hit, ...]) -> Draft:
+def cited(index: Index, hit: Hit, start: int, end: int, confidence: float,
+          reranked: tuple[Hit, ...]) -> Draft:
     """The draft quoting the sentences of `hit` that hold article[start:end]."""
     positions = [p for p in index.sentences_in(hit.chunk)
                  if index.sentence_spans[p][1] < end and index.sentence_spans[p][2] > start]

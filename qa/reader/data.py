@@ -28,6 +28,11 @@ person or thing, an attribute it never gives, a cause it does not state. Rules m
 near misses of one shape; these have the variety of the news questions the reader
 answered wrongly. Only those of train articles are trained on.
 
+Written answerable questions (`evals/piaf/piaf-answerable-fr.jsonl`) are more
+questions over the paragraphs of the train articles, each answered by a span of its
+paragraph, written for this project where PIAF asks five per paragraph: other facts,
+and paraphrases rather than the paragraph's words. They are trained on like PIAF's.
+
 Hard negatives come from BM25 over all PIAF paragraphs with the project's own tokens
 (`qa.text.bm25_tokenize`) and Lucene's BM25 formula, the one `qa.index.lexical`
 uses; it is re-implemented in a few lines here because `qa.reader` comes before
@@ -51,6 +56,7 @@ from qa.text import STOP_WORDS, bm25_tokenize, bm25_tokens, fold, split_sentence
 
 PIAF_PATH = Path(__file__).resolve().parents[2] / "evals" / "piaf" / "piaf-v1.0.json"
 UNANSWERABLE_PATH = PIAF_PATH.with_name("piaf-unanswerable-fr.jsonl")
+ANSWERABLE_PATH = PIAF_PATH.with_name("piaf-answerable-fr.jsonl")
 SPLITS = ("train", "dev", "test")
 _SALT = "qa-reader-split-v1"
 _WORD = re.compile(r"[^\W_]+(?:-[^\W_]+)*")
@@ -124,6 +130,23 @@ def questions_of(questions: Sequence[Question], split: str) -> list[Question]:
     if split == "all":
         return list(questions)
     return [q for q in questions if split_of(q.paragraph.title) == split]
+
+
+def load_answerable(paragraphs: Sequence[Paragraph],
+                    path: Path = ANSWERABLE_PATH) -> list[Question]:
+    """The written answerable questions, as `Question`s over their paragraphs (by
+    number in the PIAF file); a row whose title is not its paragraph's, or whose
+    answer does not stand at its offset, is an error."""
+    found = []
+    for line_number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        row = json.loads(line)
+        paragraph = paragraphs[row["paragraph"]]
+        answer, start = row["answer"], row["answer_start"]
+        if paragraph.title != row["title"] or paragraph.text[start:start + len(answer)] != answer:
+            raise ValueError(f"{path}:{line_number}: the paragraph {row['paragraph']} "
+                             f"(« {paragraph.title} ») does not hold « {answer} » at {start}")
+        found.append(Question(row["id"], row["question"], paragraph, ((answer, start),)))
+    return found
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,9 @@ its near miss (the gold paragraph without the answer's sentences) for a share
 gold paragraph) for a share `--swaps`, its relation swap (a noun replaced, the names
 kept) for `--relation-swaps`, a question written over its paragraph that the paragraph
 does not answer (`evals/piaf/piaf-unanswerable-fr.jsonl`) for `--written`, else one
-of its BM25 hard negatives. The loss
+of its BM25 hard negatives. The questions are PIAF's and, with `--written-answerable`,
+those written over the same articles' paragraphs (`evals/piaf/piaf-answerable-fr.jsonl`).
+The loss
 is the sum of
   - the span loss: cross-entropy of the gold start and end tokens (positives only);
   - the relevance loss: softmax cross-entropy of (gold, negative) relevance logits;
@@ -37,6 +39,7 @@ from qa.reader.data import (
     QuestionSwapper,
     epoch_pairs,
     hard_negatives,
+    load_answerable,
     load_piaf,
     load_unanswerable,
     questions_of,
@@ -95,6 +98,7 @@ NEAR_MISSES = 0.3
 SWAPS = 0.1
 RELATION_SWAPS = 0.15
 WRITTEN = 0.15
+WRITTEN_ANSWERABLE = True
 
 
 def loss_of(model, batch, pad_id: int, bf16: bool = True) -> tuple[torch.Tensor, dict[str, float]]:
@@ -120,13 +124,16 @@ def train(split: str, out: Path, epochs: float, max_length: int, stride: int, lr
           rank: int, seed: int, limit: int | None, max_steps: int | None,
           log_every: int, cache_dir: Path, progress: bool = True, bf16: bool = True,
           near_misses: float = NEAR_MISSES, swaps: float = SWAPS,
-          relation_swaps: float = RELATION_SWAPS, written: float = WRITTEN) -> dict:
+          relation_swaps: float = RELATION_SWAPS, written: float = WRITTEN,
+          written_answerable: bool = WRITTEN_ANSWERABLE) -> dict:
     """Train, save DIR/reader.safetensors and DIR/train-log.json; returns the log."""
     began = time.time()
     torch.manual_seed(seed)
     rng = random.Random(seed)
     base = ensure_converted(cache_dir)
     paragraphs, all_questions = load_piaf()
+    if written_answerable:
+        all_questions += load_answerable(paragraphs)
     questions = questions_of(all_questions, split)
     questions = questions[:limit] if limit else questions
     in_split = {q.paragraph.number for q in questions_of(all_questions, split)}
@@ -150,7 +157,8 @@ def train(split: str, out: Path, epochs: float, max_length: int, stride: int, lr
     log = {"args": dict(split=split, epochs=epochs, max_length=max_length, stride=stride,
                         lr=lr, rank=rank, seed=seed, limit=limit, max_steps=max_steps,
                         bf16=bf16, near_misses=near_misses, swaps=swaps,
-                        relation_swaps=relation_swaps, written=written),
+                        relation_swaps=relation_swaps, written=written,
+                        written_answerable=written_answerable),
            "questions": len(questions), "pool_paragraphs": len(pool),
            "written_unanswerable": len(unanswerable),
            "trainable_parameters": sum(p.numel() for p in trainable),
@@ -230,14 +238,19 @@ def train(split: str, out: Path, epochs: float, max_length: int, stride: int, lr
 @click.option("--written", type=click.FloatRange(0, 1), default=WRITTEN, show_default=True,
               help="Part des questions dont le négatif est une question écrite sans "
                    "réponse dans leur paragraphe (evals/piaf/piaf-unanswerable-fr.jsonl).")
+@click.option("--written-answerable/--piaf-questions-only", default=WRITTEN_ANSWERABLE,
+              show_default=True,
+              help="Entraîne aussi sur les questions écrites avec réponse "
+                   "(evals/piaf/piaf-answerable-fr.jsonl).")
 @click.option("--quiet", is_flag=True, help="Sans barre de progression.")
 def main(split, epochs, max_length, stride, lr, rank, seed, limit, max_steps, log_every,
-         out, bf16, near_misses, swaps, relation_swaps, written, quiet):
+         out, bf16, near_misses, swaps, relation_swaps, written, written_answerable, quiet):
     """Entraîne le lecteur extractif sur PIAF."""
     log = train(split, out, epochs, max_length, stride, lr, rank, seed, limit, max_steps,
                 log_every, Settings.from_env().cache_dir, progress=not quiet,
                 bf16=bf16, near_misses=near_misses, swaps=swaps,
-                relation_swaps=relation_swaps, written=written)
+                relation_swaps=relation_swaps, written=written,
+                written_answerable=written_answerable)
     click.echo(f"Poids écrits dans {out / 'reader.safetensors'} en {log['wall_s']} s "
                f"(mémoire max {log['peak_rss_mib']} Mio).")
 
