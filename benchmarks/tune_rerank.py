@@ -26,6 +26,7 @@ from typing import NamedTuple
 import click
 from tqdm import tqdm
 
+from benchmarks.calibrate_reader import PIAF
 from qa.answering.assistant import Assistant, default_answerer
 from qa.answering.reader import Candidate, Fusion, ReaderAnswerer, cited
 from qa.config import Settings
@@ -34,8 +35,6 @@ from qa.eval.datasets import Question, in_split, load_dataset
 from qa.eval.gold import is_gold_chunk, map_spans, retrieval_eligible
 from qa.eval.run import BenchOptions, prepare
 
-ROOT = Path(__file__).resolve().parents[1]
-PIAF = ROOT / "evals" / "piaf" / "piaf-v1.0.json"
 MAX_DEPTH = 8
 DEPTHS = (4, 5, 6, 8)
 RANK_WEIGHTS = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0)

@@ -132,19 +132,30 @@ def questions_of(questions: Sequence[Question], split: str) -> list[Question]:
     return [q for q in questions if split_of(q.paragraph.title) == split]
 
 
-def load_answerable(paragraphs: Sequence[Paragraph],
-                    path: Path = ANSWERABLE_PATH) -> list[Question]:
-    """The written answerable questions, as `Question`s over their paragraphs (by
-    number in the PIAF file); a row whose title is not its paragraph's, or whose
-    answer does not stand at its offset, is an error."""
-    found = []
+def _written_rows(paragraphs: Sequence[Paragraph], path: Path):
+    """(where, row, paragraph) of each line of a file of questions written over PIAF
+    paragraphs (by number in the PIAF file); a row whose title is not its
+    paragraph's is an error."""
     for line_number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
         row = json.loads(line)
         paragraph = paragraphs[row["paragraph"]]
+        where = f"{path}:{line_number}"
+        if paragraph.title != row["title"]:
+            raise ValueError(f"{where}: the paragraph {row['paragraph']} is of "
+                             f"« {paragraph.title} », not « {row['title']} »")
+        yield where, row, paragraph
+
+
+def load_answerable(paragraphs: Sequence[Paragraph],
+                    path: Path = ANSWERABLE_PATH) -> list[Question]:
+    """The written answerable questions, as `Question`s over their paragraphs; a row
+    whose answer does not stand at its offset is an error."""
+    found = []
+    for where, row, paragraph in _written_rows(paragraphs, path):
         answer, start = row["answer"], row["answer_start"]
-        if paragraph.title != row["title"] or paragraph.text[start:start + len(answer)] != answer:
-            raise ValueError(f"{path}:{line_number}: the paragraph {row['paragraph']} "
-                             f"(« {paragraph.title} ») does not hold « {answer} » at {start}")
+        if paragraph.text[start:start + len(answer)] != answer:
+            raise ValueError(f"{where}: the paragraph {row['paragraph']} does not hold "
+                             f"« {answer} » at {start}")
         found.append(Question(row["id"], row["question"], paragraph, ((answer, start),)))
     return found
 
@@ -161,17 +172,9 @@ class Unanswerable:
 
 def load_unanswerable(paragraphs: Sequence[Paragraph],
                       path: Path = UNANSWERABLE_PATH) -> list[Unanswerable]:
-    """The written unanswerable questions, each with its paragraph (by its number in
-    the PIAF file); a row whose title is not its paragraph's is an error."""
-    found = []
-    for line_number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        row = json.loads(line)
-        paragraph = paragraphs[row["paragraph"]]
-        if paragraph.title != row["title"]:
-            raise ValueError(f"{path}:{line_number}: the paragraph {row['paragraph']} is of "
-                             f"« {paragraph.title} », not « {row['title']} »")
-        found.append(Unanswerable(row["id"], row["question"], paragraph, row["kind"]))
-    return found
+    """The written unanswerable questions, each with its paragraph."""
+    return [Unanswerable(row["id"], row["question"], paragraph, row["kind"])
+            for _, row, paragraph in _written_rows(paragraphs, path)]
 
 
 def unanswerable_of(written: Sequence[Unanswerable], split: str) -> list[Unanswerable]:
