@@ -15,6 +15,8 @@ import torch
 from qa.config import Settings
 from qa.errors import ModelError
 from qa.reader.data import (
+    HARD_ANSWERABLE_PATH,
+    NEWS_UNANSWERABLE_PATH,
     QuestionSwapper,
     epoch_pairs,
     load_answerable,
@@ -186,6 +188,21 @@ def test_written_answerable_questions_are_new_spans_of_train_paragraphs():
     # Four per paragraph: every train paragraph gets more questions than PIAF's five.
     assert len({q.paragraph.number for q in written}) > 0.95 * len(
         {q.paragraph.number for q in questions_of(questions, "train")})
+
+
+def test_second_rounds_are_new_questions_over_train_paragraphs_only():
+    paragraphs, questions = load_piaf()
+    news = load_unanswerable(paragraphs, NEWS_UNANSWERABLE_PATH)
+    hard = load_answerable(paragraphs, HARD_ANSWERABLE_PATH)
+    assert {u.kind for u in news} == {"role", "agent", "amount", "outcome"}
+    assert all(split_of(x.paragraph.title) == "train" for x in [*news, *hard])
+    earlier = [q.text for q in questions] + [u.text for u in load_unanswerable(paragraphs)] + [
+        q.text for q in load_answerable(paragraphs)]
+    new = [fold(t).lower() for t in [*(u.text for u in news), *(q.text for q in hard)]]
+    assert len(set(new)) == len(new) and not set(new) & {fold(t).lower() for t in earlier}
+    for q in hard:
+        start, end = q.span
+        assert q.paragraph.text[start:end] == q.answers[0][0] and q.text.endswith("?")
 
 
 # ------------------------------------------------------------------- training

@@ -32,6 +32,9 @@ Written answerable questions (`evals/piaf/piaf-answerable-fr.jsonl`) are more
 questions over the paragraphs of the train articles, each answered by a span of its
 paragraph, written for this project where PIAF asks five per paragraph: other facts,
 and paraphrases rather than the paragraph's words. They are trained on like PIAF's.
+Two second rounds, news-style near misses (`piaf-unanswerable-news-fr.jsonl`) and
+questions hard to read (`piaf-answerable-hard-fr.jsonl`), are trained on only on
+request: with both, the spans got better and the refusal worse (the model card).
 
 Hard negatives come from BM25 over all PIAF paragraphs with the project's own tokens
 (`qa.text.bm25_tokenize`) and Lucene's BM25 formula, the one `qa.index.lexical`
@@ -57,6 +60,9 @@ from qa.text import STOP_WORDS, bm25_tokenize, bm25_tokens, fold, split_sentence
 PIAF_PATH = Path(__file__).resolve().parents[2] / "evals" / "piaf" / "piaf-v1.0.json"
 UNANSWERABLE_PATH = PIAF_PATH.with_name("piaf-unanswerable-fr.jsonl")
 ANSWERABLE_PATH = PIAF_PATH.with_name("piaf-answerable-fr.jsonl")
+# Second rounds of written questions (evals/piaf/README.md), trained on only on request.
+NEWS_UNANSWERABLE_PATH = PIAF_PATH.with_name("piaf-unanswerable-news-fr.jsonl")
+HARD_ANSWERABLE_PATH = PIAF_PATH.with_name("piaf-answerable-hard-fr.jsonl")
 SPLITS = ("train", "dev", "test")
 _SALT = "qa-reader-split-v1"
 _WORD = re.compile(r"[^\W_]+(?:-[^\W_]+)*")
@@ -167,7 +173,7 @@ class Unanswerable:
     id: str
     text: str
     paragraph: Paragraph
-    kind: str  # relation, swap, type, cause or negation (see evals/piaf/README.md)
+    kind: str  # relation, swap, type, cause, role… (see evals/piaf/README.md)
 
 
 def load_unanswerable(paragraphs: Sequence[Paragraph],

@@ -36,6 +36,8 @@ from tqdm import tqdm
 from qa.config import Settings
 from qa.embeddings.conversion import ensure_converted
 from qa.reader.data import (
+    HARD_ANSWERABLE_PATH,
+    NEWS_UNANSWERABLE_PATH,
     QuestionSwapper,
     epoch_pairs,
     hard_negatives,
@@ -125,7 +127,8 @@ def train(split: str, out: Path, epochs: float, max_length: int, stride: int, lr
           log_every: int, cache_dir: Path, progress: bool = True, bf16: bool = True,
           near_misses: float = NEAR_MISSES, swaps: float = SWAPS,
           relation_swaps: float = RELATION_SWAPS, written: float = WRITTEN,
-          written_answerable: bool = WRITTEN_ANSWERABLE) -> dict:
+          written_answerable: bool = WRITTEN_ANSWERABLE, hard_answerable: bool = False,
+          news_unanswerable: bool = False) -> dict:
     """Train, save DIR/reader.safetensors and DIR/train-log.json; returns the log."""
     began = time.time()
     torch.manual_seed(seed)
@@ -134,13 +137,18 @@ def train(split: str, out: Path, epochs: float, max_length: int, stride: int, lr
     paragraphs, all_questions = load_piaf()
     if written_answerable:
         all_questions += load_answerable(paragraphs)
+    if hard_answerable:
+        all_questions += load_answerable(paragraphs, HARD_ANSWERABLE_PATH)
     questions = questions_of(all_questions, split)
     questions = questions[:limit] if limit else questions
     in_split = {q.paragraph.number for q in questions_of(all_questions, split)}
     pool = [p for p in paragraphs if p.number in in_split]
     negatives = hard_negatives(questions, pool)
     swapper = QuestionSwapper(questions, pool)
-    unanswerable = unanswerable_of(load_unanswerable(paragraphs), split) if written else []
+    written_pool = load_unanswerable(paragraphs) if written else []
+    if written and news_unanswerable:
+        written_pool += load_unanswerable(paragraphs, NEWS_UNANSWERABLE_PATH)
+    unanswerable = unanswerable_of(written_pool, split)
     config = ReaderConfig(base_fingerprint=base_fingerprint(base), max_length=max_length,
                           stride=stride, rank=rank, alpha=2 * rank)
     model, tokenizer = trainable_model(base, config)
@@ -158,7 +166,12 @@ def train(split: str, out: Path, epochs: float, max_length: int, stride: int, lr
                         lr=lr, rank=rank, seed=seed, limit=limit, max_steps=max_steps,
                         bf16=bf16, near_misses=near_misses, swaps=swaps,
                         relation_swaps=relation_swaps, written=written,
-                        written_answerable=written_answerable),
+                        written_answerable=written_answerable,
+                        # Named only when on: the weights file keeps these args, and
+                        # the default command must still write v5's bytes.
+                        **{k: True for k, on in (("hard_answerable", hard_answerable),
+                                                 ("news_unanswerable", news_unanswerable))
+                           if on}),
            "questions": len(questions), "pool_paragraphs": len(pool),
            "written_unanswerable": len(unanswerable),
            "trainable_parameters": sum(p.numel() for p in trainable),
@@ -242,15 +255,23 @@ def train(split: str, out: Path, epochs: float, max_length: int, stride: int, lr
               show_default=True,
               help="Entraîne aussi sur les questions écrites avec réponse "
                    "(evals/piaf/piaf-answerable-fr.jsonl).")
+@click.option("--hard-answerable", is_flag=True,
+              help="Entraîne aussi sur les questions écrites difficiles à lire "
+                   "(evals/piaf/piaf-answerable-hard-fr.jsonl).")
+@click.option("--news-unanswerable", is_flag=True,
+              help="Ajoute aux négatifs écrits les quasi-réponses de style presse "
+                   "(evals/piaf/piaf-unanswerable-news-fr.jsonl).")
 @click.option("--quiet", is_flag=True, help="Sans barre de progression.")
 def main(split, epochs, max_length, stride, lr, rank, seed, limit, max_steps, log_every,
-         out, bf16, near_misses, swaps, relation_swaps, written, written_answerable, quiet):
+         out, bf16, near_misses, swaps, relation_swaps, written, written_answerable,
+         hard_answerable, news_unanswerable, quiet):
     """Entraîne le lecteur extractif sur PIAF."""
     log = train(split, out, epochs, max_length, stride, lr, rank, seed, limit, max_steps,
                 log_every, Settings.from_env().cache_dir, progress=not quiet,
                 bf16=bf16, near_misses=near_misses, swaps=swaps,
                 relation_swaps=relation_swaps, written=written,
-                written_answerable=written_answerable)
+                written_answerable=written_answerable, hard_answerable=hard_answerable,
+                news_unanswerable=news_unanswerable)
     click.echo(f"Poids écrits dans {out / 'reader.safetensors'} en {log['wall_s']} s "
                f"(mémoire max {log['peak_rss_mib']} Mio).")
 
