@@ -162,16 +162,17 @@ def train(split: str, out: Path, epochs: float, max_length: int, stride: int, lr
     warmup = max(1, int(0.06 * total_steps))
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(
         (s + 1) / warmup, max(0.0, (total_steps - s) / max(1, total_steps - warmup))))
-    log = {"args": dict(split=split, epochs=epochs, max_length=max_length, stride=stride,
-                        lr=lr, rank=rank, seed=seed, limit=limit, max_steps=max_steps,
-                        bf16=bf16, near_misses=near_misses, swaps=swaps,
-                        relation_swaps=relation_swaps, written=written,
-                        written_answerable=written_answerable,
-                        # Named only when on: the weights file keeps these args, and
-                        # the default command must still write v5's bytes.
-                        **{k: True for k, on in (("hard_answerable", hard_answerable),
-                                                 ("news_unanswerable", news_unanswerable))
-                           if on}),
+    args = dict(split=split, epochs=epochs, max_length=max_length, stride=stride, lr=lr,
+                rank=rank, seed=seed, limit=limit, max_steps=max_steps, bf16=bf16,
+                near_misses=near_misses, swaps=swaps, relation_swaps=relation_swaps,
+                written=written, written_answerable=written_answerable)
+    # Named only when on: the weights file keeps these args, and the default command
+    # must still write v5's bytes.
+    if hard_answerable:
+        args["hard_answerable"] = True
+    if news_unanswerable:
+        args["news_unanswerable"] = True
+    log = {"args": args,
            "questions": len(questions), "pool_paragraphs": len(pool),
            "written_unanswerable": len(unanswerable),
            "trainable_parameters": sum(p.numel() for p in trainable),
