@@ -19,6 +19,7 @@ from qa.reader.data import (
     NEWS_UNANSWERABLE_PATH,
     QuestionSwapper,
     epoch_pairs,
+    hard_negatives,
     load_answerable,
     load_piaf,
     load_unanswerable,
@@ -205,6 +206,23 @@ def test_second_rounds_are_new_questions_over_train_paragraphs_only():
         assert q.paragraph.text[start:end] == q.answers[0][0] and q.text.endswith("?")
 
 
+def test_retrieval_negatives_are_a_second_paragraph_without_the_answer():
+    paragraphs, questions = load_piaf()
+    asked = questions_of(questions, "train")[:60]
+    pool = [p for p in paragraphs if split_of(p.title) == "train"]
+    negatives = hard_negatives(asked, pool)
+    pairs = epoch_pairs(asked, negatives, random.Random(0), pool, near_misses=0.5,
+                        retrieved=True)
+    assert {pair.question.id for pair in pairs} == {q.id for q in asked}
+    for pair in pairs:
+        q, second = pair.question, pair.retrieved
+        assert second is not None and second != q.paragraph and not q.answered_by(second.text)
+        if len(negatives[q.id]) > 1:
+            assert second in negatives[q.id] and second != pair.negative
+    assert all(pair.retrieved is None for pair in epoch_pairs(asked, negatives,
+                                                              random.Random(0), pool))
+
+
 # ------------------------------------------------------------------- training
 
 
@@ -224,6 +242,18 @@ def test_training_on_a_tiny_subset_lowers_the_loss(tiny_training):
     assert len(losses) >= 5
     assert sum(losses[-2:]) / 2 < sum(losses[:2]) / 2
     assert json.loads((out / "train-log.json").read_text())["total_steps"] == 12
+
+
+def test_retrieval_negatives_add_a_third_window_to_the_ranking(tmp_path):
+    from qa.reader.train import train
+
+    log = train("train", tmp_path, epochs=1, max_length=64, stride=16, lr=3e-3, rank=4,
+                seed=1, limit=16, max_steps=1, log_every=1, cache_dir=_CACHE_DIR,
+                progress=False, retrieval_negatives=True)
+    assert log["args"]["retrieval_negatives"] is True
+    # An untrained relevance head spreads the softmax over the three windows
+    # (ln 3 ≈ 1.10; two windows would give ln 2 ≈ 0.69).
+    assert log["entries"][0]["relevance"] > 0.9
 
 
 def test_saved_weights_round_trip_through_the_merge(base, tmp_path):

@@ -52,7 +52,7 @@ import random
 import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from qa.text import STOP_WORDS, bm25_tokenize, bm25_tokens, fold, split_sentences
@@ -315,11 +315,14 @@ class QuestionSwapper:
 class Pair:
     """A training pair: the question with its gold paragraph (`positive`) and a
     negative paragraph (None when none was found), read with `negative_question`
-    when the negative is a swapped question over the gold paragraph."""
+    when the negative is a swapped question over the gold paragraph; `retrieved`, when
+    asked for, is a second negative that retrieval would rank near the gold one, for
+    the relevance head to learn to rerank what the assistant retrieves."""
 
     question: Question
     negative: Paragraph | None
     negative_question: str | None = None
+    retrieved: Paragraph | None = None
 
 
 def epoch_pairs(questions: Sequence[Question], negatives: dict[str, list[Paragraph]],
@@ -327,7 +330,8 @@ def epoch_pairs(questions: Sequence[Question], negatives: dict[str, list[Paragra
                 near_misses: float = 0.0, swaps: float = 0.0,
                 swapper: QuestionSwapper | None = None,
                 relation_swaps: float = 0.0, written: float = 0.0,
-                unanswerable: Sequence[Unanswerable] = ()) -> list[Pair]:
+                unanswerable: Sequence[Unanswerable] = (),
+                retrieved: bool = False) -> list[Pair]:
     """One epoch: every question once, in a seeded random order, each with a written
     unanswerable question over its gold paragraph with probability `written` (when
     `unanswerable` has one for that paragraph), or else its near miss with probability
@@ -335,7 +339,8 @@ def epoch_pairs(questions: Sequence[Question], negatives: dict[str, list[Paragra
     with probability `swaps` (a name or noun replaced) or `relation_swaps` (a noun
     replaced, the names kept), when `swapper` makes one, else one of its hard
     negatives drawn at random (or a random paragraph of another article of `fallback`
-    when BM25 found none)."""
+    when BM25 found none). `retrieved`: every pair also gets one of its hard negatives,
+    another than its first negative where it has two."""
     by_paragraph: dict[int, list[str]] = defaultdict(list)
     for u in unanswerable:
         by_paragraph[u.paragraph.number].append(u.text)
@@ -356,6 +361,22 @@ def epoch_pairs(questions: Sequence[Question], negatives: dict[str, list[Paragra
                 swapped := swapper.swap(q, rng, relation=draw >= swaps)) is not None:
             pairs.append(Pair(q, q.paragraph, swapped))
             continue
-        pool = negatives.get(q.id) or [p for p in fallback if p.title != q.paragraph.title]
+        pool = _hard_pool(q, negatives, fallback)
         pairs.append(Pair(q, rng.choice(pool) if pool else None))
+    if retrieved:
+        pairs = [replace(pair, retrieved=_second_negative(pair, negatives, fallback, rng))
+                 for pair in pairs]
     return pairs
+
+
+def _hard_pool(q: Question, negatives: dict[str, list[Paragraph]],
+               fallback: Sequence[Paragraph]) -> list[Paragraph]:
+    """`q`'s hard negatives, or the paragraphs of the other articles of `fallback`."""
+    return negatives.get(q.id) or [p for p in fallback if p.title != q.paragraph.title]
+
+
+def _second_negative(pair: Pair, negatives: dict[str, list[Paragraph]],
+                     fallback: Sequence[Paragraph], rng: random.Random) -> Paragraph | None:
+    pool = _hard_pool(pair.question, negatives, fallback)
+    others = [p for p in pool if p != pair.negative] or pool
+    return rng.choice(others) if others else None

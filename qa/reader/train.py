@@ -7,13 +7,14 @@ its near miss (the gold paragraph without the answer's sentences) for a share
 gold paragraph) for a share `--swaps`, its relation swap (a noun replaced, the names
 kept) for `--relation-swaps`, a question written over its paragraph that the paragraph
 does not answer (`evals/piaf/piaf-unanswerable-fr.jsonl`) for `--written`, else one
-of its BM25 hard negatives. The questions are PIAF's and, with `--written-answerable`,
-those written over the same articles' paragraphs (`evals/piaf/piaf-answerable-fr.jsonl`).
-The loss
-is the sum of
+of its BM25 hard negatives. With `--retrieval-negatives` every question also gets a
+third window, of another of its BM25 hard negatives. The questions are PIAF's and,
+with `--written-answerable`, those written over the same articles' paragraphs
+(`evals/piaf/piaf-answerable-fr.jsonl`). The loss is the sum of
   - the span loss: cross-entropy of the gold start and end tokens (positives only);
-  - the relevance loss: softmax cross-entropy of (gold, negative) relevance logits;
-  - the no-answer loss: binary cross-entropy, 0 for the gold window, 1 for the other.
+  - the relevance loss: softmax cross-entropy of the relevance logits of the gold
+    window and its negatives;
+  - the no-answer loss: binary cross-entropy, 0 for the gold window, 1 for the others.
 Only the LoRA adapters and the heads learn (AdamW, linear warm-up then decay).
 Writes DIR/reader.safetensors and DIR/train-log.json (arguments, loss every N
 steps, throughput, wall time, peak memory). Deterministic for a given --seed.
@@ -55,17 +56,21 @@ _BUCKET = 50  # batches sorted by length together, to pad little
 
 
 def _examples(tokenizer, pairs, config: ReaderConfig, rng: random.Random):
-    """(positive window, its (start, end) tokens, negative window) per pair; pairs
-    whose answer fits no window, or without a negative, are left out."""
+    """(positive window, its (start, end) tokens, negative window) per pair, and its
+    retrieved negative's window when pairs have one; pairs whose answer fits no
+    window, or without a negative, are left out."""
     questions = [p.question.text for p in pairs]
     positives = encode_windows(tokenizer, questions, [p.question.paragraph.text for p in pairs],
                                config.max_length, config.stride)
     negatives = encode_windows(tokenizer, [p.negative_question or p.question.text for p in pairs],
                                [p.negative.text if p.negative else "" for p in pairs],
                                config.max_length, config.stride)
-    by_pair: dict[int, list] = {}
-    for window in negatives:
-        by_pair.setdefault(window.passage, []).append(window)
+    by_pair = _by_passage(negatives)
+    retrieved = any(p.retrieved for p in pairs)
+    if retrieved:
+        by_retrieved = _by_passage(encode_windows(
+            tokenizer, questions, [p.retrieved.text if p.retrieved else "" for p in pairs],
+            config.max_length, config.stride))
     chosen: dict[int, tuple] = {}
     for window in positives:
         if window.passage in chosen:
@@ -75,9 +80,20 @@ def _examples(tokenizer, pairs, config: ReaderConfig, rng: random.Random):
             chosen[window.passage] = (window, span)
     examples = []
     for i, pair in enumerate(pairs):
-        if i in chosen and pair.negative is not None and by_pair.get(i):
+        if i not in chosen or pair.negative is None or not by_pair.get(i):
+            continue
+        if not retrieved:
             examples.append((*chosen[i], rng.choice(by_pair[i])))
+        elif pair.retrieved is not None and by_retrieved.get(i):
+            examples.append((*chosen[i], rng.choice(by_pair[i]), rng.choice(by_retrieved[i])))
     return examples
+
+
+def _by_passage(windows) -> dict[int, list]:
+    found: dict[int, list] = {}
+    for window in windows:
+        found.setdefault(window.passage, []).append(window)
+    return found
 
 
 def _batches(examples, rng: random.Random):
@@ -86,7 +102,7 @@ def _batches(examples, rng: random.Random):
     size = PAIRS_PER_STEP * _BUCKET
     for at in range(0, len(examples), size):
         bucket = sorted(examples[at : at + size],
-                        key=lambda ex: max(len(ex[0].input_ids), len(ex[2].input_ids)))
+                        key=lambda ex: max(len(w.input_ids) for w in (ex[0], *ex[2:])))
         batches += [bucket[i : i + PAIRS_PER_STEP] for i in range(0, len(bucket),
                                                                     PAIRS_PER_STEP)]
     rng.shuffle(batches)
@@ -106,16 +122,17 @@ WRITTEN_ANSWERABLE = True
 def loss_of(model, batch, pad_id: int, bf16: bool = True) -> tuple[torch.Tensor, dict[str, float]]:
     """Total loss of a batch and its parts."""
     n = len(batch)
-    inputs = collate([ex[0] for ex in batch] + [ex[2] for ex in batch], pad_id)
+    # Each example's windows: positive, negative(s); read column by column.
+    columns = [[ex[i] for ex in batch] for i in (0, *range(2, len(batch[0])))]
+    inputs = collate([w for column in columns for w in column], pad_id)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         start, end, relevance, no_answer = model(**inputs)
     gold_start = torch.tensor([ex[1][0] for ex in batch])
     gold_end = torch.tensor([ex[1][1] for ex in batch])
     ce = torch.nn.functional.cross_entropy
     span = (ce(start[:n], gold_start) + ce(end[:n], gold_end)) / 2
-    ranking = ce(torch.stack([relevance[:n], relevance[n:]], dim=1),
-                 torch.zeros(n, dtype=torch.long))
-    labels = torch.cat([torch.zeros(n), torch.ones(n)])
+    ranking = ce(relevance.view(len(columns), n).T, torch.zeros(n, dtype=torch.long))
+    labels = torch.cat([torch.zeros(n), torch.ones(len(relevance) - n)])
     refusal = torch.nn.functional.binary_cross_entropy_with_logits(no_answer, labels)
     total = span + ranking + refusal
     return total, {"loss": total.item(), "span": span.item(), "relevance": ranking.item(),
@@ -128,7 +145,7 @@ def train(split: str, out: Path, epochs: float, max_length: int, stride: int, lr
           near_misses: float = NEAR_MISSES, swaps: float = SWAPS,
           relation_swaps: float = RELATION_SWAPS, written: float = WRITTEN,
           written_answerable: bool = WRITTEN_ANSWERABLE, hard_answerable: bool = False,
-          news_unanswerable: bool = False) -> dict:
+          news_unanswerable: bool = False, retrieval_negatives: bool = False) -> dict:
     """Train, save DIR/reader.safetensors and DIR/train-log.json; returns the log."""
     began = time.time()
     torch.manual_seed(seed)
@@ -172,6 +189,8 @@ def train(split: str, out: Path, epochs: float, max_length: int, stride: int, lr
         args["hard_answerable"] = True
     if news_unanswerable:
         args["news_unanswerable"] = True
+    if retrieval_negatives:
+        args["retrieval_negatives"] = True
     log = {"args": args,
            "questions": len(questions), "pool_paragraphs": len(pool),
            "written_unanswerable": len(unanswerable),
@@ -184,7 +203,7 @@ def train(split: str, out: Path, epochs: float, max_length: int, stride: int, lr
     train_began = time.time()
     for epoch in range(whole_epochs):
         pairs = epoch_pairs(questions, negatives, rng, pool, near_misses, swaps, swapper,
-                            relation_swaps, written, unanswerable)
+                            relation_swaps, written, unanswerable, retrieval_negatives)
         for batch in _batches(_examples(tokenizer, pairs, config, rng), rng):
             if step >= total_steps:
                 break
@@ -195,7 +214,7 @@ def train(split: str, out: Path, epochs: float, max_length: int, stride: int, lr
             optimizer.step()
             schedule.step()
             step += 1
-            windows_seen += 2 * len(batch)
+            windows_seen += (len(batch[0]) - 1) * len(batch)
             running.append(parts)
             bar.update(1)
             bar.set_postfix(loss=f"{parts['loss']:.3f}")
@@ -262,17 +281,21 @@ def train(split: str, out: Path, epochs: float, max_length: int, stride: int, lr
 @click.option("--news-unanswerable", is_flag=True,
               help="Ajoute aux négatifs écrits les quasi-réponses de style presse "
                    "(evals/piaf/piaf-unanswerable-news-fr.jsonl).")
+@click.option("--retrieval-negatives", is_flag=True,
+              help="Donne à chaque question un second négatif trouvé par BM25, pour "
+                   "que la pertinence apprenne à reclasser ce que la recherche trouve.")
 @click.option("--quiet", is_flag=True, help="Sans barre de progression.")
 def main(split, epochs, max_length, stride, lr, rank, seed, limit, max_steps, log_every,
          out, bf16, near_misses, swaps, relation_swaps, written, written_answerable,
-         hard_answerable, news_unanswerable, quiet):
+         hard_answerable, news_unanswerable, retrieval_negatives, quiet):
     """Entraîne le lecteur extractif sur PIAF."""
     log = train(split, out, epochs, max_length, stride, lr, rank, seed, limit, max_steps,
                 log_every, Settings.from_env().cache_dir, progress=not quiet,
                 bf16=bf16, near_misses=near_misses, swaps=swaps,
                 relation_swaps=relation_swaps, written=written,
                 written_answerable=written_answerable, hard_answerable=hard_answerable,
-                news_unanswerable=news_unanswerable)
+                news_unanswerable=news_unanswerable,
+                retrieval_negatives=retrieval_negatives)
     click.echo(f"Poids écrits dans {out / 'reader.safetensors'} en {log['wall_s']} s "
                f"(mémoire max {log['peak_rss_mib']} Mio).")
 
