@@ -244,16 +244,40 @@ def test_training_on_a_tiny_subset_lowers_the_loss(tiny_training):
     assert json.loads((out / "train-log.json").read_text())["total_steps"] == 12
 
 
-def test_retrieval_negatives_add_a_third_window_to_the_ranking(tmp_path):
+@pytest.mark.parametrize("use", ["rank", "refuse"])
+def test_retrieval_negatives_add_a_third_window_to_the_ranking(tmp_path, use):
     from qa.reader.train import train
 
     log = train("train", tmp_path, epochs=1, max_length=64, stride=16, lr=3e-3, rank=4,
                 seed=1, limit=16, max_steps=1, log_every=1, cache_dir=_CACHE_DIR,
-                progress=False, retrieval_negatives=True)
-    assert log["args"]["retrieval_negatives"] is True
+                progress=False, retrieval_negatives=use)
+    assert log["args"]["retrieval_negatives"] == use
     # An untrained relevance head spreads the softmax over the three windows
     # (ln 3 ≈ 1.10; two windows would give ln 2 ≈ 0.69).
     assert log["entries"][0]["relevance"] > 0.9
+
+
+def test_rank_only_negatives_stay_out_of_the_no_answer_loss():
+    from qa.reader.train import loss_of
+    from qa.reader.windows import Window
+
+    n = 2
+    window = Window(passage=0, input_ids=[0, 5, 2], offsets=[None, (0, 1), None])
+    batch = [(window, (1, 1), window, window)] * n
+
+    def stand_in(input_ids, attention_mask):
+        rows, width = input_ids.shape
+        # Gold windows: "answer here"; first negatives: "no answer"; the third
+        # windows wrongly "answer here", which only the no-answer loss can punish.
+        no_answer = torch.tensor([-9.0] * n + [9.0] * n + [-9.0] * n)
+        return (torch.zeros(rows, width), torch.zeros(rows, width), torch.zeros(rows),
+                no_answer)
+
+    _, all_three = loss_of(stand_in, batch, pad_id=1, bf16=False)
+    _, first_two = loss_of(stand_in, batch, pad_id=1, bf16=False, refused_columns=2)
+    assert all_three["no_answer"] > 2.0
+    assert first_two["no_answer"] < 0.01
+    assert all_three["relevance"] == pytest.approx(first_two["relevance"])
 
 
 def test_saved_weights_round_trip_through_the_merge(base, tmp_path):

@@ -7,8 +7,9 @@ its near miss (the gold paragraph without the answer's sentences) for a share
 gold paragraph) for a share `--swaps`, its relation swap (a noun replaced, the names
 kept) for `--relation-swaps`, a question written over its paragraph that the paragraph
 does not answer (`evals/piaf/piaf-unanswerable-fr.jsonl`) for `--written`, else one
-of its BM25 hard negatives. With `--retrieval-negatives` every question also gets a
-third window, of another of its BM25 hard negatives. The questions are PIAF's and,
+of its BM25 hard negatives. With `--retrieval-negatives rank|refuse` every question
+also gets a third window, of another of its BM25 hard negatives, in the relevance loss
+(and, with `refuse`, in the no-answer loss). The questions are PIAF's and,
 with `--written-answerable`, those written over the same articles' paragraphs
 (`evals/piaf/piaf-answerable-fr.jsonl`). The loss is the sum of
   - the span loss: cross-entropy of the gold start and end tokens (positives only);
@@ -119,8 +120,13 @@ WRITTEN = 0.15
 WRITTEN_ANSWERABLE = True
 
 
-def loss_of(model, batch, pad_id: int, bf16: bool = True) -> tuple[torch.Tensor, dict[str, float]]:
-    """Total loss of a batch and its parts."""
+def loss_of(model, batch, pad_id: int, bf16: bool = True,
+            refused_columns: int | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+    """Total loss of a batch and its parts.
+
+    The no-answer loss reads the first `refused_columns` windows of each example (all
+    of them when None): the retrieval negatives can teach ranking alone.
+    """
     n = len(batch)
     # Each example's windows: positive, negative(s); read column by column.
     columns = [[ex[i] for ex in batch] for i in (0, *range(2, len(batch[0])))]
@@ -132,8 +138,9 @@ def loss_of(model, batch, pad_id: int, bf16: bool = True) -> tuple[torch.Tensor,
     ce = torch.nn.functional.cross_entropy
     span = (ce(start[:n], gold_start) + ce(end[:n], gold_end)) / 2
     ranking = ce(relevance.view(len(columns), n).T, torch.zeros(n, dtype=torch.long))
-    labels = torch.cat([torch.zeros(n), torch.ones(len(relevance) - n)])
-    refusal = torch.nn.functional.binary_cross_entropy_with_logits(no_answer, labels)
+    refused = no_answer.view(len(columns), n)[:refused_columns].reshape(-1)
+    labels = torch.cat([torch.zeros(n), torch.ones(len(refused) - n)])
+    refusal = torch.nn.functional.binary_cross_entropy_with_logits(refused, labels)
     total = span + ranking + refusal
     return total, {"loss": total.item(), "span": span.item(), "relevance": ranking.item(),
                    "no_answer": refusal.item()}
@@ -145,7 +152,7 @@ def train(split: str, out: Path, epochs: float, max_length: int, stride: int, lr
           near_misses: float = NEAR_MISSES, swaps: float = SWAPS,
           relation_swaps: float = RELATION_SWAPS, written: float = WRITTEN,
           written_answerable: bool = WRITTEN_ANSWERABLE, hard_answerable: bool = False,
-          news_unanswerable: bool = False, retrieval_negatives: bool = False) -> dict:
+          news_unanswerable: bool = False, retrieval_negatives: str | None = None) -> dict:
     """Train, save DIR/reader.safetensors and DIR/train-log.json; returns the log."""
     began = time.time()
     torch.manual_seed(seed)
@@ -190,7 +197,7 @@ def train(split: str, out: Path, epochs: float, max_length: int, stride: int, lr
     if news_unanswerable:
         args["news_unanswerable"] = True
     if retrieval_negatives:
-        args["retrieval_negatives"] = True
+        args["retrieval_negatives"] = retrieval_negatives
     log = {"args": args,
            "questions": len(questions), "pool_paragraphs": len(pool),
            "written_unanswerable": len(unanswerable),
@@ -203,11 +210,13 @@ def train(split: str, out: Path, epochs: float, max_length: int, stride: int, lr
     train_began = time.time()
     for epoch in range(whole_epochs):
         pairs = epoch_pairs(questions, negatives, rng, pool, near_misses, swaps, swapper,
-                            relation_swaps, written, unanswerable, retrieval_negatives)
+                            relation_swaps, written, unanswerable,
+                            retrieval_negatives is not None)
         for batch in _batches(_examples(tokenizer, pairs, config, rng), rng):
             if step >= total_steps:
                 break
-            loss, parts = loss_of(model, batch, tokenizer.pad_token_id, bf16)
+            loss, parts = loss_of(model, batch, tokenizer.pad_token_id, bf16,
+                                  2 if retrieval_negatives == "rank" else None)
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(trainable, 1.0)
@@ -281,9 +290,10 @@ def train(split: str, out: Path, epochs: float, max_length: int, stride: int, lr
 @click.option("--news-unanswerable", is_flag=True,
               help="Ajoute aux négatifs écrits les quasi-réponses de style presse "
                    "(evals/piaf/piaf-unanswerable-news-fr.jsonl).")
-@click.option("--retrieval-negatives", is_flag=True,
+@click.option("--retrieval-negatives", type=click.Choice(["rank", "refuse"]), default=None,
               help="Donne à chaque question un second négatif trouvé par BM25, pour "
-                   "que la pertinence apprenne à reclasser ce que la recherche trouve.")
+                   "que la pertinence apprenne à reclasser ce que la recherche trouve ; "
+                   "rank : pour la pertinence seulement ; refuse : aussi pour le refus.")
 @click.option("--quiet", is_flag=True, help="Sans barre de progression.")
 def main(split, epochs, max_length, stride, lr, rank, seed, limit, max_steps, log_every,
          out, bf16, near_misses, swaps, relation_swaps, written, written_answerable,
