@@ -59,7 +59,7 @@ def read_dev(assistant: Assistant, questions: list[Question]):
     rows = []
     for q in tqdm(questions, desc="lecture", unit="q"):
         vector = assistant.embedder.encode([q.question], "query")[0]
-        hits = assistant.search(q.question, k=MAX_DEPTH)
+        hits = assistant.search(q.question, k=MAX_DEPTH, query_vector=vector)
         index = assistant.index.focus(hits)
         candidates = answerer.read(index, q.question, hits, vector)
         rows.append((q, candidates, [outcome(index, q, c) for c in candidates]))

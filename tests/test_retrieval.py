@@ -57,6 +57,17 @@ def test_hybrid_hits_carry_both_sides(assistant):
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
 
 
+def test_search_takes_the_embedding_a_caller_already_has(assistant):
+    question = "Qui a saisi le parquet de Paris au sujet des deepfakes de Grok ?"
+    vector = assistant.embedder.encode([question], "query")[0]
+    given = assistant.search(question, k=5, query_vector=vector)
+    assert [h.chunk.id for h in given] == [h.chunk.id for h in assistant.search(question, k=5)]
+    # The vector is used, not recomputed: another question's embedding moves the dense side.
+    other = assistant.embedder.encode(["Combien coûte une baguette à Lyon ?"], "query")[0]
+    moved = assistant.search(question, k=5, query_vector=other)
+    assert [h.dense_rank for h in moved] != [h.dense_rank for h in given]
+
+
 def test_unknown_retriever_is_refused(assistant):
     with pytest.raises(ValueError, match="unknown retriever"):
         search(assistant.index, "x", None, k=3, retriever="sparse")

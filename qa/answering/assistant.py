@@ -128,13 +128,15 @@ class Assistant:
                                                            list(article_ids), progress)
             return self.last_update
 
-    def search(self, question: str, k: int | None = None,
-               retriever: str | None = None) -> list[Hit]:
-        """Retrieval only: the top passages with their scores."""
+    def search(self, question: str, k: int | None = None, retriever: str | None = None,
+               query_vector: np.ndarray | None = None) -> list[Hit]:
+        """Retrieval only: the top passages with their scores (`query_vector`: as for
+        `answer()`)."""
         question = clean_question(question, self.settings.max_question_chars)
         retriever = retriever or self.settings.retriever
-        vector = None if retriever == "bm25" else self.embedder.encode([question], "query")[0]
-        return self._search(self.index, question, vector, k, retriever)
+        if query_vector is None and retriever != "bm25":
+            query_vector = self.embedder.encode([question], "query")[0]
+        return self._search(self.index, question, query_vector, k, retriever)
 
     def _search(self, index, question, vector, k, retriever) -> list[Hit]:
         return search(index, question, vector, k=k or self.settings.top_k,
