@@ -7,6 +7,7 @@ written to the index manifest, so that a change triggers a rebuild.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -111,6 +112,9 @@ class Settings:
     answerer: str = "sentence"
     rerank_depth: int = DEFAULT_RERANK_DEPTH
     reader_threshold: float = DEFAULT_READER_THRESHOLD
+    # Rank, span and no-answer weights of the reranking (QA_READER_FUSION="3,0,0.5"):
+    # each weights file has its own, from benchmarks/tune_rerank.py.
+    reader_fusion: tuple[float, float, float] = DEFAULT_READER_FUSION
     reader_sure: float = DEFAULT_READER_SURE
     # Empty: the weights committed with the package.
     reader_weights: str = ""
@@ -234,13 +238,19 @@ class Settings:
                                 "(requêtes par minute et par client ; 0 pour aucune limite).")
 
 
-_KIND_NAMES = {int: "un entier", float: "un nombre", str: "du texte", Path: "un chemin"}
+_KIND_NAMES = {int: "un entier", float: "un nombre", str: "du texte", Path: "un chemin",
+               tuple: "trois nombres séparés par des virgules (ex. 3,0,0.5)"}
 
 
 def _parse(name: str, raw: str, kind: type) -> object:
     if issubclass(kind, Path):
         return Path(raw)
     try:
+        if issubclass(kind, tuple):
+            numbers = tuple(float(part) for part in raw.split(","))
+            if len(numbers) != 3 or not all(math.isfinite(x) for x in numbers):
+                raise ValueError(raw)
+            return numbers
         return kind(raw)
     except ValueError:
         raise SettingsError(f"{name}={raw!r} n'est pas {_KIND_NAMES.get(kind, kind.__name__)}"

@@ -24,6 +24,10 @@ def test_each_field_is_read_from_its_variable(tmp_path):
     assert (settings.port, settings.host) == (8080, "0.0.0.0")
 
 
+def test_reader_fusion_is_three_weights():
+    assert Settings.from_env({"QA_READER_FUSION": "1, 0.2,0"}).reader_fusion == (1.0, 0.2, 0.0)
+
+
 def test_every_numeric_field_has_a_variable():
     for f in fields(Settings):
         value = getattr(Settings(), f.name)
@@ -51,6 +55,8 @@ def test_blank_variable_is_ignored():
     ("QA_TOP_K", "0", "au moins"),
     ("QA_RETRIEVER", "sparse", "hybrid, dense, bm25"),
     ("QA_CHUNK_OVERLAP", "600", "QA_CHUNK_TOKENS"),
+    ("QA_READER_FUSION", "3,0", "trois nombres"),
+    ("QA_READER_FUSION", "3,nan,1", "trois nombres"),
 ])
 def test_bad_values_name_the_variable(variable, raw, says):
     with pytest.raises(SettingsError) as caught:

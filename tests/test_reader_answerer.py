@@ -115,7 +115,10 @@ def test_off_topic_questions_are_refused(reader_assistant, question):
 
 def test_the_answerer_follows_the_setting(settings_for_tests):
     reader = default_answerer(replace(settings_for_tests, answerer="reader"))
-    assert isinstance(reader, ReaderAnswerer)
+    assert isinstance(reader, ReaderAnswerer) and reader.fusion == Fusion()
+    tuned = default_answerer(replace(settings_for_tests, answerer="reader",
+                                     reader_fusion=(1.0, 0.2, 0.0)))
+    assert tuned.fusion == Fusion(1.0, 0.2, 0.0)
     assert isinstance(default_answerer(replace(settings_for_tests, answerer="sentence")),
                       ExtractiveAnswerer)
     assert Settings.from_env({"QA_ANSWERER": "sentence"}).answerer == "sentence"

@@ -66,13 +66,13 @@ def clean_question(question: str, max_chars: int = DEFAULT_MAX_QUESTION_CHARS) -
 def default_answerer(settings: Settings) -> Answerer:
     """The answerer the settings choose (`QA_ANSWERER`)."""
     if settings.answerer == "reader":  # torch and the reader are imported for it alone
-        from qa.answering.reader import ReaderAnswerer, shared_reader
+        from qa.answering.reader import Fusion, ReaderAnswerer, shared_reader
 
         reader = shared_reader(settings.cache_dir, settings.reader_weights or None,
                                settings.reader_precision, settings.reader_backend,
                                settings.threads)
         return ReaderAnswerer(reader, settings.reader_threshold, settings.rerank_depth,
-                              settings.reader_sure)
+                              settings.reader_sure, Fusion(*settings.reader_fusion))
     return ExtractiveAnswerer(settings.answer_threshold, settings.max_citations)
 
 
