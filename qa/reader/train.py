@@ -208,6 +208,8 @@ def train(split: str, out: Path, epochs: float, max_length: int, stride: int, lr
     step, windows_seen, running = 0, 0, []
     bar = tqdm(total=total_steps, desc="lecteur", disable=not progress, file=sys.stderr)
     train_began = time.time()
+    # With `rank`, the retrieval negative (third window) stays out of the no-answer loss.
+    refused_columns = 2 if retrieval_negatives == "rank" else None
     for epoch in range(whole_epochs):
         pairs = epoch_pairs(questions, negatives, rng, pool, near_misses, swaps, swapper,
                             relation_swaps, written, unanswerable,
@@ -215,8 +217,7 @@ def train(split: str, out: Path, epochs: float, max_length: int, stride: int, lr
         for batch in _batches(_examples(tokenizer, pairs, config, rng), rng):
             if step >= total_steps:
                 break
-            loss, parts = loss_of(model, batch, tokenizer.pad_token_id, bf16,
-                                  2 if retrieval_negatives == "rank" else None)
+            loss, parts = loss_of(model, batch, tokenizer.pad_token_id, bf16, refused_columns)
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(trainable, 1.0)
